@@ -1,0 +1,1 @@
+//! chat-gateway (being written).

@@ -1,0 +1,1 @@
+//! chat-pipeline (being written).
