@@ -1,0 +1,253 @@
+//! The one configuration struct of chat-sys, and how it is layered.
+//!
+//! Precedence, lowest first: built-in defaults < TOML file (`--config`, default
+//! `chat-sys.toml` when present) < the seed's `SPRING_DATASOURCE_*` variables < `CHAT_*`
+//! environment variables (nested keys joined by `__`, e.g. `CHAT_HTTP__PORT=9000`,
+//! `CHAT_AUTH__ACCESS_TTL_SECS=600`) < command-line flags.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Everything chat-sys can be configured with. Every field has a documented default.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory for embedded state: the SQLite database (`chat.db`) and, later, attachments
+    /// and the search index. Default `./data`.
+    pub data_dir: PathBuf,
+    /// Database connection.
+    pub database: DatabaseConfig,
+    /// The REST API listener.
+    pub http: HttpConfig,
+    /// Tokens, keys and password hashing (see `chat_auth::AuthConfig`).
+    pub auth: chat_auth::AuthConfig,
+    /// Input limits (see `chat_domain::Limits`).
+    pub limits: chat_domain::Limits,
+    /// Write path tuning.
+    pub service: ServiceSettings,
+    /// Log filter in `tracing_subscriber::EnvFilter` syntax. Default `info`; `RUST_LOG`
+    /// overrides it.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("data"),
+            database: DatabaseConfig::default(),
+            http: HttpConfig::default(),
+            auth: chat_auth::AuthConfig::default(),
+            limits: chat_domain::Limits::default(),
+            service: ServiceSettings::default(),
+            log: "info".into(),
+        }
+    }
+}
+
+/// Database settings.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH`, `mysql://USER:PASS@HOST:PORT/DB` (MariaDB too) or
+    /// `postgres://USER:PASS@HOST:PORT/DB`. Default: `sqlite://{data_dir}/chat.db`.
+    pub url: Option<String>,
+}
+
+/// REST listener settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address to bind. Default `0.0.0.0`.
+    pub bind: IpAddr,
+    /// TCP port; 0 picks a free one. Default 8081 (the seed's core port).
+    pub port: u16,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED), port: 8081 }
+    }
+}
+
+/// Write path tuning.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceSettings {
+    /// Most sends committed in one transaction (group commit). Default 512.
+    pub max_batch: usize,
+    /// Concurrent writer tasks. Default 1 (SQLite always uses 1).
+    pub writers: usize,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        ServiceSettings { max_batch: 512, writers: 1 }
+    }
+}
+
+impl Config {
+    /// The database URL to use: the configured one, or the SQLite file under `data_dir`.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("chat.db").display()),
+        }
+    }
+}
+
+/// Command-line overrides (the highest layer). `None` leaves a setting as the lower layers
+/// have it.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--database-url`.
+    pub database_url: Option<String>,
+    /// `--http-port`.
+    pub http_port: Option<u16>,
+}
+
+/// Builds the layered configuration.
+///
+/// `file` is the TOML file to read (`None`: `chat-sys.toml` in the working directory if it
+/// exists). `env` is the process environment as (name, value) pairs, passed in so tests need
+/// not mutate the real one.
+///
+/// # Errors
+/// A message naming the bad key and layer (unknown key, wrong type, unreadable file).
+pub fn load(file: Option<&Path>, env: &[(String, String)], overrides: &Overrides) -> anyhow::Result<Config> {
+    let mut fig = Figment::from(Serialized::defaults(DefaultsShim::default()));
+    match file {
+        Some(path) => {
+            anyhow::ensure!(path.exists(), "config file {} does not exist", path.display());
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        None => fig = fig.merge(Toml::file("chat-sys.toml")),
+    }
+    if let Some(url) = spring_datasource_url(env) {
+        fig = fig.merge(("database.url", url));
+    }
+    for (name, value) in env {
+        let Some(key) = name.strip_prefix("CHAT_") else { continue };
+        if IGNORED_CHAT_VARS.contains(&name.as_str()) || key.is_empty() {
+            continue;
+        }
+        let key = key.to_ascii_lowercase().replace("__", ".");
+        let value: figment::value::Value = value.parse().unwrap_or_else(|_| value.clone().into());
+        fig = fig.merge((key, value));
+    }
+    if let Some(d) = &overrides.data_dir {
+        fig = fig.merge(("data_dir", d.display().to_string()));
+    }
+    if let Some(u) = &overrides.database_url {
+        fig = fig.merge(("database.url", u.clone()));
+    }
+    if let Some(p) = overrides.http_port {
+        fig = fig.merge(("http.port", p));
+    }
+    fig.extract::<Config>().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+}
+
+/// Variables with the `CHAT_` prefix that are not configuration keys (test harness and
+/// flag fallbacks), ignored by the environment layer.
+const IGNORED_CHAT_VARS: &[&str] =
+    &["CHAT_TEST_MYSQL_URL", "CHAT_TEST_POSTGRES_URL", "CHAT_TEST_REDIS_URL", "CHAT_CONFIG", "CHAT_DATABASE_URL"];
+
+/// An empty defaults layer: `Config`'s serde defaults fill everything, this only anchors
+/// the figment so merged keys have a base.
+#[derive(Serialize, Default)]
+struct DefaultsShim {}
+
+/// The seed's datasource variables, turned into a database URL: `SPRING_DATASOURCE_URL`
+/// (`jdbc:mysql://host:3306/db?params`, `jdbc:mariadb:...` or `jdbc:postgresql:...`) with
+/// `SPRING_DATASOURCE_USERNAME` / `SPRING_DATASOURCE_PASSWORD` as credentials. JDBC
+/// parameters are dropped. `None` when `SPRING_DATASOURCE_URL` is unset.
+pub fn spring_datasource_url(env: &[(String, String)]) -> Option<String> {
+    let get = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let jdbc = get("SPRING_DATASOURCE_URL")?;
+    let rest = jdbc.strip_prefix("jdbc:").unwrap_or(&jdbc);
+    let (scheme, rest) = rest.split_once("://")?;
+    let scheme = match scheme {
+        "postgresql" | "postgres" => "postgres",
+        "mariadb" | "mysql" => "mysql",
+        other => other,
+    };
+    let rest = rest.split('?').next().unwrap_or(rest);
+    let creds = match (get("SPRING_DATASOURCE_USERNAME"), get("SPRING_DATASOURCE_PASSWORD")) {
+        (Some(u), Some(p)) => format!("{}:{}@", url_encode(&u), url_encode(&p)),
+        (Some(u), None) => format!("{}@", url_encode(&u)),
+        _ => String::new(),
+    };
+    Some(format!("{scheme}://{creds}{rest}"))
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters (for URL userinfo).
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_embedded_sqlite_on_8081() {
+        let c = load(None, &[], &Overrides::default()).unwrap();
+        assert_eq!(c.http.port, 8081);
+        assert!(c.database_url().starts_with("sqlite://"));
+        assert!(c.database_url().contains("chat.db"));
+    }
+
+    #[test]
+    fn spring_datasource_becomes_database_url() {
+        let e = env(&[
+            ("SPRING_DATASOURCE_URL", "jdbc:mysql://db:3306/chat?useSSL=false"),
+            ("SPRING_DATASOURCE_USERNAME", "root"),
+            ("SPRING_DATASOURCE_PASSWORD", "p@ss"),
+        ]);
+        assert_eq!(spring_datasource_url(&e).unwrap(), "mysql://root:p%40ss@db:3306/chat");
+        let c = load(None, &e, &Overrides::default()).unwrap();
+        assert_eq!(c.database_url(), "mysql://root:p%40ss@db:3306/chat");
+    }
+
+    #[test]
+    fn layers_override_in_order_file_env_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[http]\nport = 7000\n[limits]\nmax_message_bytes = 10\n").unwrap();
+        let c = load(Some(&file), &[], &Overrides::default()).unwrap();
+        assert_eq!((c.http.port, c.limits.max_message_bytes), (7000, 10));
+        let e = env(&[("CHAT_HTTP__PORT", "7001"), ("CHAT_TEST_MYSQL_URL", "ignored")]);
+        let c = load(Some(&file), &e, &Overrides::default()).unwrap();
+        assert_eq!((c.http.port, c.limits.max_message_bytes), (7001, 10));
+        let c = load(Some(&file), &e, &Overrides { http_port: Some(7002), ..Default::default() }).unwrap();
+        assert_eq!(c.http.port, 7002);
+    }
+
+    #[test]
+    fn unknown_key_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[http]\nprot = 7000\n").unwrap();
+        let err = load(Some(&file), &[], &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn missing_config_file_is_an_error() {
+        assert!(load(Some(Path::new("/nonexistent/chat.toml")), &[], &Overrides::default()).is_err());
+    }
+}
