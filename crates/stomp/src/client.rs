@@ -51,11 +51,16 @@ pub struct ParseOptions {
     /// `accept-version`), as the spec's table does. Default `true`. Some
     /// browser clients (e.g. stomp.js) omit it; set `false` to accept them.
     pub require_host: bool,
+    /// The session's negotiated version. Default 1.2. Before 1.2, ACK/NACK
+    /// identify the message by `message-id` (spec 1.1 "ACK") instead of `id`;
+    /// with an older version the `id` field is taken from `message-id` when `id`
+    /// is absent, and the missing header reported is `message-id`.
+    pub version: Version,
 }
 
 impl Default for ParseOptions {
     fn default() -> Self {
-        Self { require_host: true }
+        Self { require_host: true, version: Version::V1_2 }
     }
 }
 
@@ -170,7 +175,8 @@ pub struct SubscribeFrame {
 /// ACK or NACK frame (spec "ACK", "NACK").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AckFrame {
-    /// `id` (REQUIRED): the `ack` header of the MESSAGE being acknowledged.
+    /// `id` (REQUIRED): the `ack` header of the MESSAGE being acknowledged
+    /// (`message-id` for 1.0/1.1 sessions, see [`ParseOptions::version`]).
     pub id: String,
     /// `transaction`, when part of one.
     pub transaction: Option<String>,
@@ -300,7 +306,12 @@ impl ClientFrame {
             }
             Command::Unsubscribe => ClientFrame::Unsubscribe { id: required("id")?, receipt },
             Command::Ack | Command::Nack => {
-                let ack = AckFrame { id: required("id")?, transaction: opt("transaction"), receipt };
+                let id = if options.version < Version::V1_2 && !h.contains("id") {
+                    required("message-id")?
+                } else {
+                    required("id")?
+                };
+                let ack = AckFrame { id, transaction: opt("transaction"), receipt };
                 if command == Command::Ack { ClientFrame::Ack(ack) } else { ClientFrame::Nack(ack) }
             }
             Command::Begin => ClientFrame::Begin { transaction: required("transaction")?, receipt },

@@ -468,10 +468,11 @@ impl Decoder {
     }
 
     /// Moves the buffered body out, sharing the allocation only when the body
-    /// fills most of it (so a small body never pins a large allocation).
+    /// fills most of it (so a small body never pins a large allocation). A
+    /// shared allocation is never kept by the decoder (it would pin the body).
     fn take_body(&mut self) -> Bytes {
         if self.buf.len() * 2 >= self.buf.capacity() {
-            self.buf.split().freeze()
+            std::mem::take(&mut self.buf).freeze()
         } else {
             let body = Bytes::copy_from_slice(&self.buf);
             self.buf.clear();

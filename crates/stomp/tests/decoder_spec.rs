@@ -306,6 +306,14 @@ fn idle_decoder_holds_no_large_allocation() {
     assert_eq!(frames(out)[0].body.len(), 50_000);
     assert!(dec.is_idle());
     assert!(dec.buffer_capacity() <= 1024);
+    // A body filling (almost) all of the buffer is handed over without a copy;
+    // the decoder then keeps nothing that would pin it.
+    let mut out = Vec::new();
+    dec.decode_all(b"SEND\ncontent-length:1000\n\n", &mut out).unwrap();
+    dec.decode_all(&[b'y'; 999], &mut out).unwrap();
+    dec.decode_all(b"y\0", &mut out).unwrap();
+    assert_eq!(frames(out)[0].body.len(), 1000);
+    assert_eq!(dec.buffer_capacity(), 0);
 }
 
 #[test]

@@ -113,11 +113,29 @@ fn host_requirement_can_be_relaxed_for_lenient_clients() {
     let mut out = Vec::new();
     Decoder::default().decode_all(b"STOMP\naccept-version:1.2\nauthorization:Bearer t\n\n\0", &mut out).unwrap();
     let Some(Item::Frame(f)) = out.pop() else { panic!() };
-    let r = ClientFrame::from_frame_with(f, &ParseOptions { require_host: false }).unwrap();
+    let r = ClientFrame::from_frame_with(f, &ParseOptions { require_host: false, ..ParseOptions::default() }).unwrap();
     let ClientFrame::Connect(c) = &r else { panic!() };
     assert!(c.stomp_command && c.host.is_none());
     assert_eq!(c.authorization.as_deref(), Some("Bearer t"));
     assert_eq!(r.command(), Command::Stomp);
+}
+
+#[test]
+fn ack_uses_message_id_before_1_2() {
+    let mut out = Vec::new();
+    Decoder::default().decode_all(b"ACK\nsubscription:s\nmessage-id:m7\n\n\0NACK\n\n\0", &mut out).unwrap();
+    let opts = ParseOptions { version: Version::V1_1, ..ParseOptions::default() };
+    let [Item::Frame(ack), Item::Frame(nack)] = <[Item; 2]>::try_from(out).unwrap() else { panic!() };
+    let ClientFrame::Ack(a) = ClientFrame::from_frame_with(ack.clone(), &opts).unwrap() else { panic!() };
+    assert_eq!(a.id, "m7");
+    assert_eq!(
+        ClientFrame::from_frame_with(nack, &opts),
+        Err(ClientFrameError::MissingHeader { command: Command::Nack, header: "message-id" })
+    );
+    assert_eq!(
+        ClientFrame::from_frame(ack),
+        Err(ClientFrameError::MissingHeader { command: Command::Ack, header: "id" })
+    );
 }
 
 #[test]
