@@ -25,7 +25,7 @@ mod sql;
 
 pub use error::StoreError;
 pub use records::*;
-pub use sql::{Dialect, SqlStore};
+pub use sql::{ConnectOptions, Dialect, SqlStore};
 
 use async_trait::async_trait;
 use chat_domain::{
