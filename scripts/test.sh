@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# THE test command for chat-sys: starts MariaDB/PostgreSQL/Redis, runs the whole
+# Rust test suite, then the external (black-box) checks in tests/external/.
+#
+#   bash scripts/test.sh [extra cargo test args...]
+#
+# Environment:
+#   CHAT_SKIP_SERVICES=1   do not start local services (use the CHAT_TEST_* URLs you exported)
+#   CHAT_SKIP_EXTERNAL=1   skip tests/external/run.sh
+#   CARGO_TARGET_DIR       default /var/cache/chat-sys-target (shared with .ci/run)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [[ ${CHAT_SKIP_SERVICES:-0} != 1 ]]; then
+	bash scripts/services.sh start
+fi
+
+# Base URLs without a database name; each test appends its own fresh database.
+eval "$(bash scripts/services.sh env)"
+export CHAT_TEST_MYSQL_URL CHAT_TEST_POSTGRES_URL CHAT_TEST_REDIS_URL
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/chat-sys-target}"
+mkdir -p "$CARGO_TARGET_DIR"
+
+echo "==> cargo test --workspace --all-targets $*"
+cargo test --workspace --all-targets "$@"
+
+if [[ -f tests/external/run.sh && ${CHAT_SKIP_EXTERNAL:-0} != 1 ]]; then
+	echo "==> tests/external/run.sh"
+	bash tests/external/run.sh
+fi
