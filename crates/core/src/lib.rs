@@ -1,1 +1,2 @@
 //! chat-core (being written).
+pub mod service;
