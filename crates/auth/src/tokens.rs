@@ -318,3 +318,6 @@ fn reason(kind: &ErrorKind) -> String {
         _ => "malformed or unverifiable token".into(),
     }
 }
+
+#[cfg(test)]
+mod tests;
