@@ -28,11 +28,11 @@ pub use records::*;
 pub use sql::{ConnectOptions, Dialect, SqlStore};
 
 use async_trait::async_trait;
+use chat_domain::{Conversation, MemberRole};
 use chat_domain::{
     ConversationEvent, ConversationId, ConversationSummary, Member, Message, MessageId, MessageVersion, Millis, Pin,
     Reaction, SeqWindow, User, UserId, Workspace, WorkspaceId,
 };
-use chat_domain::{Conversation, MemberRole};
 
 /// Result alias of this crate.
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -117,19 +117,39 @@ pub trait ConversationStore: Send + Sync {
     ///
     /// # Errors
     /// [`StoreError::Conflict`] when already a member.
-    async fn add_member(&self, conv: ConversationId, actor: UserId, user: UserId, role: MemberRole, at: Millis) -> StoreResult<ConversationEvent>;
+    async fn add_member(
+        &self,
+        conv: ConversationId,
+        actor: UserId,
+        user: UserId,
+        role: MemberRole,
+        at: Millis,
+    ) -> StoreResult<ConversationEvent>;
     /// Removes a member, appending `USER_LEFT`.
     ///
     /// # Errors
     /// [`StoreError::NotFound`] when not a member.
-    async fn remove_member(&self, conv: ConversationId, actor: UserId, user: UserId, at: Millis) -> StoreResult<ConversationEvent>;
+    async fn remove_member(
+        &self,
+        conv: ConversationId,
+        actor: UserId,
+        user: UserId,
+        at: Millis,
+    ) -> StoreResult<ConversationEvent>;
     /// Raises the member's delivered and/or seen positions (never lowers them; `seen` also
     /// raises `delivered`), clamped to the conversation's `last_seq`. Returns the positions
     /// after the update. Appends no event (acks are not conversation changes).
     ///
     /// # Errors
     /// [`StoreError::NotFound`] when not a member.
-    async fn set_read_position(&self, conv: ConversationId, user: UserId, delivered: Option<i64>, seen: Option<i64>, at: Millis) -> StoreResult<Member>;
+    async fn set_read_position(
+        &self,
+        conv: ConversationId,
+        user: UserId,
+        delivered: Option<i64>,
+        seen: Option<i64>,
+        at: Millis,
+    ) -> StoreResult<Member>;
     /// Instant of the user's latest message in the conversation (slow mode).
     async fn last_message_at(&self, conv: ConversationId, user: UserId) -> StoreResult<Option<Millis>>;
 }
@@ -161,14 +181,31 @@ pub trait MessageStore: Send + Sync {
     async fn edit_message(&self, edit: &MessageEdit) -> StoreResult<(Message, ConversationEvent)>;
     /// Soft-deletes (tombstone, text cleared), appending `MESSAGE_DELETED`. Deleting a
     /// deleted message is a no-op returning `None`.
-    async fn delete_message(&self, id: MessageId, actor: UserId, at: Millis) -> StoreResult<Option<(Message, ConversationEvent)>>;
+    async fn delete_message(
+        &self,
+        id: MessageId,
+        actor: UserId,
+        at: Millis,
+    ) -> StoreResult<Option<(Message, ConversationEvent)>>;
     /// Edit history, oldest first.
     async fn versions(&self, id: MessageId) -> StoreResult<Vec<MessageVersion>>;
     /// Adds a reaction, appending `REACTION_ADDED`; `None` (nothing appended) when that user
     /// already reacted with that emoji.
-    async fn add_reaction(&self, msg: &Message, user: UserId, emoji: &str, at: Millis) -> StoreResult<Option<ConversationEvent>>;
+    async fn add_reaction(
+        &self,
+        msg: &Message,
+        user: UserId,
+        emoji: &str,
+        at: Millis,
+    ) -> StoreResult<Option<ConversationEvent>>;
     /// Removes a reaction, appending `REACTION_REMOVED`; `None` when absent.
-    async fn remove_reaction(&self, msg: &Message, user: UserId, emoji: &str, at: Millis) -> StoreResult<Option<ConversationEvent>>;
+    async fn remove_reaction(
+        &self,
+        msg: &Message,
+        user: UserId,
+        emoji: &str,
+        at: Millis,
+    ) -> StoreResult<Option<ConversationEvent>>;
     /// Reactions of a message, oldest first.
     async fn reactions(&self, id: MessageId) -> StoreResult<Vec<Reaction>>;
     /// Pins a message, appending `MESSAGE_PINNED`; `None` when already pinned.
@@ -183,7 +220,12 @@ pub trait MessageStore: Send + Sync {
 #[async_trait]
 pub trait EventStore: Send + Sync {
     /// Events with `seq > after_seq`, ascending, at most `limit`.
-    async fn events_after(&self, conv: ConversationId, after_seq: i64, limit: i64) -> StoreResult<Vec<ConversationEvent>>;
+    async fn events_after(
+        &self,
+        conv: ConversationId,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<ConversationEvent>>;
 }
 
 /// The transactional outbox (seed table `message_producer_outbox`), read by the relay.

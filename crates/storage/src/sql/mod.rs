@@ -3,7 +3,15 @@
 //! Queries are written once with sea-query, rendered for the store's [`Dialect`] and bound
 //! through sqlx's `Any` driver.
 
-mod stubs;
+mod append;
+mod auth;
+mod conversations;
+mod edits;
+mod events;
+mod messages;
+mod outbox;
+mod schema;
+mod users;
 
 use std::str::FromStr;
 use std::sync::Once;
@@ -113,9 +121,8 @@ impl SqlStore {
                     format!("{url}?mode=rwc")
                 };
                 let busy_ms = opts.sqlite_busy_timeout.as_millis();
-                let pragmas = format!(
-                    "PRAGMA busy_timeout = {busy_ms}; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;"
-                );
+                let pragmas =
+                    format!("PRAGMA busy_timeout = {busy_ms}; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;");
                 let writer_pragmas = format!("PRAGMA journal_mode = WAL; {pragmas}");
                 let write = base
                     .clone()
@@ -368,4 +375,9 @@ pub(crate) fn b(v: bool) -> i64 {
 /// Wraps a serde error as [`StoreError::Unexpected`].
 pub(crate) fn json_err(e: serde_json::Error) -> StoreError {
     StoreError::Unexpected(anyhow::anyhow!("event payload JSON: {e}"))
+}
+
+/// A caller's limit as a SQL `LIMIT` (negative means 0).
+pub(crate) fn lim(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }

@@ -1,0 +1,160 @@
+//! The conversation event log: the ONE place that takes sequence numbers and writes event and
+//! outbox rows ([`lock_sequence`], [`reserve_seqs`], [`insert_event`]), and [`EventStore`].
+
+use async_trait::async_trait;
+use chat_domain::{ConversationEvent, ConversationId, EventId, EventPayload, Millis, UserId};
+use sea_query::{Expr, ExprTrait, Order, Query};
+use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
+
+use super::schema::{ConversationEvents as Ev, ConversationSequences as Seqs, MessageProducerOutbox as Ob};
+use super::{Dialect, SqlStore, db_err, execute, fetch_all, fetch_optional, get_i64, get_id, get_str, json_err};
+use crate::{EventStore, StoreError, StoreResult};
+
+/// The event-log topic every outbox row is published to.
+pub(crate) const TOPIC: &str = "message.all";
+
+/// Locks the conversation's sequence row until the transaction ends (an UPDATE that changes
+/// nothing still takes the row lock on MySQL and PostgreSQL; SQLite writers are serialized)
+/// and returns its `last_seq`, or `None` when the conversation does not exist. Used before
+/// reading state that the change depends on, so concurrent changes of one conversation
+/// serialize.
+pub(crate) async fn lock_sequence(
+    tx: &mut AnyConnection,
+    d: Dialect,
+    conv: ConversationId,
+) -> Result<Option<i64>, StoreError> {
+    let lock = Query::update()
+        .table(Seqs::Table)
+        .value(Seqs::LastSeq, Expr::col(Seqs::LastSeq))
+        .and_where(Expr::col(Seqs::ConversationId).eq(conv.to_string()))
+        .to_owned();
+    execute(&mut *tx, d, &lock).await?;
+    let sel = Query::select()
+        .column(Seqs::LastSeq)
+        .from(Seqs::Table)
+        .and_where(Expr::col(Seqs::ConversationId).eq(conv.to_string()))
+        .to_owned();
+    match fetch_optional(&mut *tx, d, &sel).await? {
+        Some(row) => Ok(Some(get_i64(&row, "last_seq")?)),
+        None => Ok(None),
+    }
+}
+
+/// Takes the next `n >= 1` sequence numbers of a conversation atomically
+/// (`UPDATE ... SET last_seq = last_seq + n`, then reads `last_seq` back in the same
+/// transaction: the row lock is held to commit, never read-then-write). Returns the first
+/// of the `n` consecutive numbers.
+///
+/// # Errors
+/// [`StoreError::NotFound`] when the conversation does not exist (nothing changed).
+pub(crate) async fn reserve_seqs(
+    tx: &mut AnyConnection,
+    d: Dialect,
+    conv: ConversationId,
+    n: i64,
+    at: Millis,
+) -> Result<i64, StoreError> {
+    debug_assert!(n >= 1);
+    let upd = Query::update()
+        .table(Seqs::Table)
+        .value(Seqs::LastSeq, Expr::col(Seqs::LastSeq).add(n))
+        .value(Seqs::LastEventAt, at.0)
+        .and_where(Expr::col(Seqs::ConversationId).eq(conv.to_string()))
+        .to_owned();
+    if execute(&mut *tx, d, &upd).await? == 0 {
+        return Err(StoreError::NotFound("conversation"));
+    }
+    let sel = Query::select()
+        .column(Seqs::LastSeq)
+        .from(Seqs::Table)
+        .and_where(Expr::col(Seqs::ConversationId).eq(conv.to_string()))
+        .to_owned();
+    let row = fetch_optional(&mut *tx, d, &sel).await?.ok_or(StoreError::NotFound("conversation"))?;
+    Ok(get_i64(&row, "last_seq")? - n + 1)
+}
+
+/// Writes one event row and its PENDING outbox row (payload: the event's JSON).
+pub(crate) async fn insert_event(tx: &mut AnyConnection, d: Dialect, ev: &ConversationEvent) -> Result<(), StoreError> {
+    let payload = serde_json::to_string(&ev.payload).map_err(json_err)?;
+    let ins = Query::insert()
+        .into_table(Ev::Table)
+        .columns([Ev::ConversationId, Ev::Seq, Ev::EventId, Ev::Type, Ev::ActorId, Ev::Payload, Ev::CreatedAt])
+        .values_panic([
+            ev.conversation_id.to_string().into(),
+            ev.seq.into(),
+            ev.event_id.to_string().into(),
+            ev.kind().as_str().into(),
+            ev.actor_id.to_string().into(),
+            payload.into(),
+            ev.created_at.0.into(),
+        ])
+        .to_owned();
+    execute(&mut *tx, d, &ins).await?;
+    let event_json = serde_json::to_string(ev).map_err(json_err)?;
+    let ob = Query::insert()
+        .into_table(Ob::Table)
+        .columns([Ob::ConversationId, Ob::Seq, Ob::EventId, Ob::Topic, Ob::Payload, Ob::CreatedAt, Ob::Status])
+        .values_panic([
+            ev.conversation_id.to_string().into(),
+            ev.seq.into(),
+            ev.event_id.to_string().into(),
+            TOPIC.into(),
+            event_json.into(),
+            ev.created_at.0.into(),
+            "PENDING".into(),
+        ])
+        .to_owned();
+    execute(&mut *tx, d, &ob).await?;
+    Ok(())
+}
+
+/// Appends one event: takes the next seq ([`reserve_seqs`]) and writes it ([`insert_event`]).
+pub(crate) async fn append_event(
+    tx: &mut AnyConnection,
+    d: Dialect,
+    conv: ConversationId,
+    actor: UserId,
+    event_id: EventId,
+    payload: EventPayload,
+    at: Millis,
+) -> Result<ConversationEvent, StoreError> {
+    let seq = reserve_seqs(tx, d, conv, 1, at).await?;
+    let ev = ConversationEvent { event_id, conversation_id: conv, seq, actor_id: actor, created_at: at, payload };
+    insert_event(tx, d, &ev).await?;
+    Ok(ev)
+}
+
+/// Decodes a `conversation_events` row.
+fn decode_event(row: &AnyRow) -> Result<ConversationEvent, StoreError> {
+    let payload: EventPayload = serde_json::from_str(&get_str(row, "payload")?).map_err(json_err)?;
+    Ok(ConversationEvent {
+        event_id: get_id(row, "event_id")?,
+        conversation_id: get_id(row, "conversation_id")?,
+        seq: get_i64(row, "seq")?,
+        actor_id: get_id(row, "actor_id")?,
+        created_at: Millis(get_i64(row, "created_at")?),
+        payload,
+    })
+}
+
+#[async_trait]
+impl EventStore for SqlStore {
+    async fn events_after(
+        &self,
+        conv: ConversationId,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<ConversationEvent>> {
+        let q = Query::select()
+            .columns([Ev::ConversationId, Ev::Seq, Ev::EventId, Ev::ActorId, Ev::Payload, Ev::CreatedAt])
+            .from(Ev::Table)
+            .and_where(Expr::col(Ev::ConversationId).eq(conv.to_string()))
+            .and_where(Expr::col(Ev::Seq).gt(after_seq))
+            .order_by(Ev::Seq, Order::Asc)
+            .limit(super::lim(limit))
+            .to_owned();
+        let mut conn = self.reader().acquire().await.map_err(db_err)?;
+        fetch_all(&mut *conn, self.dialect(), &q).await?.iter().map(decode_event).collect()
+    }
+}
