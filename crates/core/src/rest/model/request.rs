@@ -1,0 +1,230 @@
+//! Request bodies and query strings of the REST API, and their conversion to service inputs.
+//! Bodies reject unknown fields.
+
+use chat_domain::{ConversationId, MessageId, SeqWindow, UserId};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::{ConversationType, SettingsDto};
+use crate::service::{ConversationPatch, CreateChannel, SendMessage};
+
+/// Default page size of list endpoints.
+pub const DEFAULT_LIMIT: i64 = 50;
+
+/// Body of `POST /api/v1/auth/register`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// Login name: 3..=32 chars of `[a-z0-9_.-]`.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// Display name (defaults to the username).
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+/// Body of `POST /auth/login` and `POST /api/v1/auth/login` (seed shape).
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Login name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// Body of `POST /api/v1/auth/refresh` and `/logout`; without it the `refreshToken` cookie
+/// is used.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+}
+
+/// Body of `POST /api/v1/conversations`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateConversationRequest {
+    /// `CHANNEL`, `DM` (memberIds: exactly the other user) or `GROUP_DM` (memberIds: the others).
+    #[serde(rename = "type")]
+    pub kind: ConversationType,
+    /// Channel name (channels only; required there).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Channel topic.
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// Private channel (default false).
+    #[serde(default)]
+    pub is_private: Option<bool>,
+    /// Channel settings (defaults: everything allowed, no slow mode).
+    #[serde(default)]
+    pub settings: Option<SettingsDto>,
+    /// Other initial members (the caller is always a member and, for channels, the owner).
+    #[serde(default)]
+    pub member_ids: Vec<Uuid>,
+}
+
+impl CreateConversationRequest {
+    /// The channel to create (for `type = CHANNEL`).
+    pub fn channel(&self) -> CreateChannel {
+        CreateChannel {
+            name: self.name.clone().unwrap_or_default(),
+            topic: self.topic.clone(),
+            is_private: self.is_private.unwrap_or(false),
+            settings: self.settings.map(Into::into),
+            member_ids: self.member_ids.iter().copied().map(UserId::from).collect(),
+        }
+    }
+}
+
+/// Body of `PATCH /api/v1/conversations/{id}`; absent fields stay unchanged.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PatchConversationRequest {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New topic.
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// New privacy.
+    #[serde(default)]
+    pub is_private: Option<bool>,
+    /// New settings (whole).
+    #[serde(default)]
+    pub settings: Option<SettingsDto>,
+}
+
+impl From<PatchConversationRequest> for ConversationPatch {
+    fn from(p: PatchConversationRequest) -> Self {
+        ConversationPatch {
+            name: p.name,
+            topic: p.topic,
+            is_private: p.is_private,
+            settings: p.settings.map(Into::into),
+        }
+    }
+}
+
+/// Body of `POST /api/v1/conversations/{id}/members`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddMemberRequest {
+    /// The user to add.
+    pub user_id: Uuid,
+}
+
+/// Body of `POST /api/v1/conversations/{id}/messages`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SendMessageRequest {
+    /// Text.
+    pub text: String,
+    /// Idempotency key: a retry with the same key returns the original message (200).
+    #[serde(default)]
+    pub client_msg_id: Option<String>,
+    /// Thread root, to reply in a thread.
+    #[serde(default)]
+    pub thread_root_id: Option<Uuid>,
+    /// Client-defined type (default `default`).
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+}
+
+impl SendMessageRequest {
+    /// The send for the service.
+    pub fn into_send(self, conversation_id: ConversationId) -> SendMessage {
+        SendMessage {
+            conversation_id,
+            client_msg_id: self.client_msg_id,
+            text: self.text,
+            kind: self.kind,
+            thread_root_id: self.thread_root_id.map(MessageId::from),
+        }
+    }
+}
+
+/// Body of `PATCH /api/v1/messages/{id}`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EditMessageRequest {
+    /// New text.
+    pub text: String,
+}
+
+/// Body of `POST /api/v1/conversations/{id}/ack`.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AckRequest {
+    /// Highest seq delivered to this device.
+    #[serde(default)]
+    pub delivered_seq: Option<i64>,
+    /// Highest seq the user has seen.
+    #[serde(default)]
+    pub seen_seq: Option<i64>,
+}
+
+/// Query of `GET /api/v1/users`.
+#[derive(Clone, Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UserSearchQuery {
+    /// Username prefix.
+    #[serde(default)]
+    pub prefix: String,
+    /// Maximum results (default 50).
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+/// Query of `GET /api/v1/conversations/{id}/messages`: the window `afterSeq < seq < beforeSeq`.
+#[derive(Clone, Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MessagesQuery {
+    /// Exclusive lower bound.
+    #[serde(default)]
+    pub after_seq: Option<i64>,
+    /// Exclusive upper bound.
+    #[serde(default)]
+    pub before_seq: Option<i64>,
+    /// Maximum items (default 50). Without `afterSeq` the newest of the window are returned.
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+impl From<&MessagesQuery> for SeqWindow {
+    fn from(q: &MessagesQuery) -> Self {
+        SeqWindow { after_seq: q.after_seq, before_seq: q.before_seq, limit: q.limit.unwrap_or(DEFAULT_LIMIT) }
+    }
+}
+
+/// Query of `GET /api/v1/messages/{id}/replies` and `GET /api/v1/conversations/{id}/events`.
+#[derive(Clone, Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AfterSeqQuery {
+    /// Exclusive lower bound (default 0: from the start).
+    #[serde(default)]
+    pub after_seq: Option<i64>,
+    /// Maximum items (default 50).
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+impl AfterSeqQuery {
+    /// The window of this query.
+    pub fn window(&self) -> SeqWindow {
+        SeqWindow { after_seq: Some(self.after_seq.unwrap_or(0)), before_seq: None, limit: self.limit() }
+    }
+
+    /// The limit (default applied).
+    pub fn limit(&self) -> i64 {
+        self.limit.unwrap_or(DEFAULT_LIMIT)
+    }
+}
