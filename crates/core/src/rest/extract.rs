@@ -60,10 +60,11 @@ fn field_of(path: &str, message: &str) -> String {
         let rest = message.split(prefix).nth(1)?;
         rest.split('`').next().map(str::to_string)
     });
-    match (path, named) {
-        (".", Some(n)) => n,
-        (p, Some(n)) => format!("{p}.{n}"),
-        (p, None) => p.to_string(),
+    match named {
+        Some(n) if path == "." => n,
+        Some(n) if path == n || path.ends_with(&format!(".{n}")) => path.to_string(),
+        Some(n) => format!("{path}.{n}"),
+        None => path.to_string(),
     }
 }
 
