@@ -7,11 +7,13 @@
 //! that batch (nothing of it was stored). When the queue is full, submitters wait
 //! (backpressure) instead of growing memory.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chat_domain::DomainError;
 use chat_storage::{NewMessage, SendOutcome, Store, StoreError};
+use futures::FutureExt;
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 /// Group-commit counters (cumulative since the service started).
@@ -133,7 +135,11 @@ async fn commit_batch(store: &dyn Store, notify: &Notify, counters: &Counters, j
 
     // Move the messages out (no clones of the texts); the reply senders stay in `jobs`.
     let batch: Vec<NewMessage> = jobs.iter_mut().map(|j| take_msg(&mut j.msg)).collect();
-    let result = store.append_messages(&batch).await;
+    // A panicking store must not kill the writer (every later send would then fail).
+    let result = match AssertUnwindSafe(store.append_messages(&batch)).catch_unwind().await {
+        Ok(r) => r,
+        Err(_) => Err(StoreError::Unexpected(anyhow::anyhow!("append_messages panicked"))),
+    };
     let replies = jobs.drain(..).map(|j| j.reply);
     match result {
         Ok(results) if results.len() == batch.len() => {
