@@ -1,0 +1,63 @@
+//! The storage test suite, run against every backend: SQLite (a temporary file), MariaDB/MySQL
+//! (`CHAT_TEST_MYSQL_URL`, default `mysql://chat:chat@127.0.0.1:3306`) and PostgreSQL
+//! (`CHAT_TEST_POSTGRES_URL`, default `postgres://chat:chat@127.0.0.1:5432`). Each test gets a
+//! fresh database, dropped afterwards. A missing server fails the test; nothing is skipped.
+
+mod suite;
+
+macro_rules! backend_tests {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let h = crate::suite::Harness::new(crate::suite::Backend::Sqlite).await;
+                    crate::suite::$case(&h).await;
+                    h.finish().await;
+                }
+            )*
+        }
+        mod mysql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let h = crate::suite::Harness::new(crate::suite::Backend::MySql).await;
+                    crate::suite::$case(&h).await;
+                    h.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let h = crate::suite::Harness::new(crate::suite::Backend::Postgres).await;
+                    crate::suite::$case(&h).await;
+                    h.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+backend_tests!(
+    migrations_are_idempotent,
+    concurrent_sends_are_gapless,
+    concurrent_retries_store_one_message,
+    batch_with_duplicates_and_threads,
+    edit_reaction_delete_append_one_event_each,
+    edit_history_is_kept,
+    reactions_are_idempotent,
+    pins_are_idempotent,
+    member_events,
+    read_positions_are_monotonic_and_clamped,
+    unread_and_mention_counts,
+    events_after_and_message_windows,
+    outbox_pending_ordered_and_marked,
+    outbox_finds_row_that_committed_late,
+    refresh_token_rotation_is_single_use,
+    signing_key_insert_if_absent_agrees,
+    username_conflict_and_lookup,
+    dm_key_conflict,
+    conversation_update_appends_event,
+);
