@@ -17,6 +17,8 @@
 //! - Access tokens of external OpenID Connect issuers are accepted when configured
 //!   ([`AuthConfig::external_jwks`]).
 
+#![warn(missing_docs)]
+
 mod config;
 mod error;
 mod keys;

@@ -55,3 +55,10 @@ async fn signing_key_is_persisted_and_shared() {
     let (s, _dir) = store().await;
     common::signing_key_is_persisted_and_shared(s).await;
 }
+
+#[tokio::test]
+async fn concurrent_first_starts_agree_on_one_key() {
+    let (s, _dir) = store().await;
+    let (a, b) = tokio::join!(common::auth(s.clone()), common::auth(s.clone()));
+    assert_eq!(a.key_id(), b.key_id());
+}
