@@ -80,6 +80,18 @@ async fn every_promised_endpoint_is_documented() {
 }
 
 #[tokio::test]
+async fn operation_ids_are_unique() {
+    let (_app, doc) = document().await;
+    let mut seen = std::collections::HashSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in METHODS.iter().filter(|m| item.get(**m).is_some()) {
+            let id = item[*method]["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} operationId"));
+            assert!(seen.insert(id.to_string()), "duplicate operationId {id}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn every_documented_operation_is_routed() {
     let (app, doc) = document().await;
     let id = uuid::Uuid::now_v7().to_string();

@@ -195,7 +195,8 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, ()
             body = OAuthTokenResponse),
         (status = 400, description = "RFC 6749 section 5.2 error", body = OAuthErrorResponse),
         (status = 401, description = "invalid_client", body = OAuthErrorResponse),
-        (status = 500, description = "server_error", body = OAuthErrorResponse)))]
+        (status = 500, description = "server_error", body = OAuthErrorResponse),
+        (status = 503, description = "temporarily_unavailable", body = OAuthErrorResponse)))]
 pub async fn token(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form_ct = headers
         .get(header::CONTENT_TYPE)

@@ -63,7 +63,7 @@ pub async fn public(State(s): State<AppState>, Actor(actor): Actor) -> ApiResult
 #[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Conversation id")),
     responses((status = 200, description = "The conversation", body = ConversationDto)))]
-pub async fn get_one(
+pub async fn get_conversation(
     State(s): State<AppState>,
     Actor(actor): Actor,
     p: PathParams,
@@ -186,7 +186,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create, mine))
         .routes(routes!(public))
-        .routes(routes!(get_one, update))
+        .routes(routes!(get_conversation, update))
         .routes(routes!(join))
         .routes(routes!(leave))
         .routes(routes!(members, add_member))

@@ -64,7 +64,11 @@ pub async fn history(
 #[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Message id")),
     responses((status = 200, description = "The message", body = MessageDto)))]
-pub async fn get_one(State(s): State<AppState>, Actor(actor): Actor, p: PathParams) -> ApiResult<ApiJson<MessageDto>> {
+pub async fn get_message(
+    State(s): State<AppState>,
+    Actor(actor): Actor,
+    p: PathParams,
+) -> ApiResult<ApiJson<MessageDto>> {
     let id: MessageId = p.id("id")?;
     Ok(ApiJson((&s.service.message(actor, id).await?).into()))
 }
@@ -189,7 +193,7 @@ pub async fn pins(State(s): State<AppState>, Actor(actor): Actor, p: PathParams)
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(send, history))
-        .routes(routes!(get_one, edit, delete))
+        .routes(routes!(get_message, edit, delete))
         .routes(routes!(versions))
         .routes(routes!(replies))
         .routes(routes!(react, unreact))

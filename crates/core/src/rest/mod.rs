@@ -23,6 +23,8 @@ use std::sync::{Arc, OnceLock};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use chat_auth::Authenticator;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::service::ChatService;
@@ -82,13 +84,16 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The REST router with its state: every route of [`openapi`], a 404 problem fallback, the
-/// body limit, and the mapping of any remaining non-problem error response to a problem.
+/// body limit, panics caught as 500, the mapping of any remaining non-problem error
+/// response to a problem, and request tracing.
 pub fn router(state: AppState) -> Router {
     let (routes, _) = api_router().split_for_parts();
     routes
         .fallback(problem::not_found_fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::new())
         .layer(axum::middleware::map_response(problem::problemize))
+        .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
