@@ -16,7 +16,9 @@
 //!   add or remove members of a DM, see [`chat_domain::authz::require_can_add_member`]).
 //! - A user acts only within its workspace: other workspaces' users and conversations are
 //!   reported as `NotFound`.
-//! - Slow mode applies to members, not owners.
+//! - Slow mode applies to members, not owners. A retry (same `client_msg_id`) inside the
+//!   slow-mode window is refused with `RateLimited` like any send (the service cannot tell a
+//!   retry from a new send without storing); after `retry_after_ms` it returns the original.
 
 pub mod batcher;
 mod conversations;
@@ -35,6 +37,7 @@ use tokio::sync::Notify;
 
 pub use batcher::BatchStats;
 pub use chat_storage::SendOutcome;
+pub use conversations::dm_key;
 
 /// Result of every service method.
 pub type ServiceResult<T> = Result<T, DomainError>;
