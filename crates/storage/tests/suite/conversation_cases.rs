@@ -23,6 +23,12 @@ pub async fn migrations_are_idempotent(h: &Harness) {
         Backend::Postgres => Dialect::Postgres,
     };
     assert_eq!(s.dialect(), expected);
+    if h.backend == Backend::Sqlite {
+        // WAL is persistent in the file: a fresh connection sees it.
+        let mut conn = AnyConnection::connect(&h.url).await.unwrap();
+        let row = sqlx::query("PRAGMA journal_mode").fetch_one(&mut conn).await.unwrap();
+        assert_eq!(sqlx::Row::get::<String, _>(&row, 0).to_lowercase(), "wal");
+    }
     let a = user(s, "alice").await;
     channel(s, &[a.id]).await;
 }
