@@ -1,0 +1,146 @@
+//! [`GatewayConfig`]: every limit and knob of the gateway, with documented defaults.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Configuration of a gateway node. Every field has a default (see [`GatewayConfig::default`]);
+/// in TOML/serde form missing fields take their default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// This node's id: the key of its delivery stream and of its connections in the
+    /// registry. Default: `gw-<random uuid>` (generated once per process when empty).
+    pub node_id: String,
+    /// Allowed `Origin` header values for the WebSocket handshake (exact match, e.g.
+    /// `https://chat.example.com`). Empty (default) allows every origin. A request without an
+    /// `Origin` header (non-browser clients) is always allowed; a disallowed origin gets
+    /// HTTP 403 at the handshake.
+    pub allowed_origins: Vec<String>,
+    /// Maximum size of one STOMP frame in bytes (headers and body). Default 96 KiB.
+    pub max_frame_bytes: usize,
+    /// Maximum body size of one STOMP frame in bytes. Default 64 KiB.
+    pub max_body_bytes: usize,
+    /// Maximum number of headers of one frame. Default 64.
+    pub max_headers: usize,
+    /// Maximum length of one header line in bytes. Default 8 KiB (this also bounds one
+    /// `resume` header; repeat the header for more conversations).
+    pub max_header_line_bytes: usize,
+    /// Maximum size of one incoming WebSocket message. Default 0 = twice
+    /// `max_frame_bytes`, so that a frame slightly over the limit still reaches the STOMP
+    /// decoder and gets an ERROR frame naming the limit (larger messages are refused by the
+    /// WebSocket layer).
+    pub max_ws_message_bytes: usize,
+    /// WebSocket read buffer per connection in bytes. Default 4096 (an idle connection costs
+    /// a few KB; tungstenite's default is 128 KiB).
+    pub ws_read_buffer_bytes: usize,
+    /// Subscriptions per session. Default 32.
+    pub max_subscriptions_per_session: usize,
+    /// Concurrent sessions (devices) per user on this node. Default 16.
+    pub max_sessions_per_user: usize,
+    /// Sustained SEND rate per session, frames per second. Default 50.
+    pub send_rate_per_sec: u32,
+    /// SEND burst per session. Default 100.
+    pub send_burst: u32,
+    /// Outbound queue length per connection (frames and deliveries not yet written). A
+    /// connection whose queue is full is closed as a slow consumer. Default 1024.
+    pub outbound_queue_len: usize,
+    /// Maximum bytes written in one WebSocket message when coalescing queued frames.
+    /// Default 64 KiB.
+    pub max_coalesce_bytes: usize,
+    /// Time allowed between the WebSocket handshake and the STOMP CONNECT frame, in ms.
+    /// Default 10,000.
+    pub connect_timeout_ms: u64,
+    /// Server heart-beat send interval `sx` in ms (0 = never). Default 10,000.
+    pub heartbeat_send_ms: u32,
+    /// Server heart-beat receive interval `sy` in ms (0 = never). Default 10,000.
+    pub heartbeat_receive_ms: u32,
+    /// Floor of a negotiated heart-beat interval in ms (clients cannot force a tight loop).
+    /// Default 1,000.
+    pub heartbeat_min_ms: u32,
+    /// A connection is closed when nothing was received for the negotiated client interval
+    /// times this factor. Default 2.
+    pub heartbeat_grace_factor: u32,
+    /// Minimum interval between two registry `last ping` updates of one connection, in ms.
+    /// Default 10,000.
+    pub registry_touch_interval_ms: u64,
+    /// Open transactions per session. Default 8.
+    pub max_transactions_per_session: usize,
+    /// SEND frames buffered per transaction. Default 128.
+    pub max_frames_per_transaction: usize,
+    /// Page size of store reads for resume and gap repair. Default 200.
+    pub replay_page_size: i64,
+    /// Conversations in the `resume` headers of one SUBSCRIBE. Default 1,024.
+    pub max_resume_conversations: usize,
+    /// How long the member list of a conversation is cached (typing and
+    /// `conversationMemberIds`), in ms; membership events invalidate it at once. Default 30,000.
+    pub member_cache_ttl_ms: u64,
+    /// On shutdown, how long sessions get to flush pending frames, in ms. Default 5,000.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            node_id: String::new(),
+            allowed_origins: Vec::new(),
+            max_frame_bytes: 96 * 1024,
+            max_body_bytes: 64 * 1024,
+            max_headers: 64,
+            max_header_line_bytes: 8 * 1024,
+            max_ws_message_bytes: 0,
+            ws_read_buffer_bytes: 4096,
+            max_subscriptions_per_session: 32,
+            max_sessions_per_user: 16,
+            send_rate_per_sec: 50,
+            send_burst: 100,
+            outbound_queue_len: 1024,
+            max_coalesce_bytes: 64 * 1024,
+            connect_timeout_ms: 10_000,
+            heartbeat_send_ms: 10_000,
+            heartbeat_receive_ms: 10_000,
+            heartbeat_min_ms: 1_000,
+            heartbeat_grace_factor: 2,
+            registry_touch_interval_ms: 10_000,
+            max_transactions_per_session: 8,
+            max_frames_per_transaction: 128,
+            replay_page_size: 200,
+            max_resume_conversations: 1024,
+            member_cache_ttl_ms: 30_000,
+            shutdown_grace_ms: 5_000,
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// The decoder limits derived from this configuration.
+    pub fn stomp_limits(&self) -> chat_stomp::Limits {
+        chat_stomp::Limits {
+            max_frame_bytes: self.max_frame_bytes,
+            max_headers: self.max_headers,
+            max_header_line_bytes: self.max_header_line_bytes,
+            max_body_bytes: self.max_body_bytes.min(self.max_frame_bytes),
+        }
+    }
+
+    /// The heart-beat policy derived from this configuration.
+    pub fn heartbeat(&self) -> chat_stomp::HeartBeatConfig {
+        chat_stomp::HeartBeatConfig {
+            send_ms: self.heartbeat_send_ms,
+            receive_ms: self.heartbeat_receive_ms,
+            min_send_ms: self.heartbeat_min_ms,
+            min_receive_ms: self.heartbeat_min_ms,
+            timeout_factor: self.heartbeat_grace_factor.max(1),
+        }
+    }
+
+    /// Effective maximum WebSocket message size (see [`GatewayConfig::max_ws_message_bytes`]).
+    pub fn ws_message_limit(&self) -> usize {
+        if self.max_ws_message_bytes == 0 { self.max_frame_bytes.saturating_mul(2) } else { self.max_ws_message_bytes }
+    }
+
+    /// [`GatewayConfig::connect_timeout_ms`] as a duration.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms.max(1))
+    }
+}

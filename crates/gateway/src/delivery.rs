@@ -1,0 +1,324 @@
+//! Delivery to local connections: the [`Hub`] of live sessions, the consumer task that reads
+//! this node's delivery stream and pushes each delivery to every local connection of each
+//! recipient, and the member cache behind `conversationMemberIds` and typing.
+//!
+//! Back-pressure: each connection has a bounded outbound queue
+//! ([`crate::GatewayConfig::outbound_queue_len`]). The consumer never waits on a connection:
+//! when a queue is full the connection is closed as a slow consumer (ERROR frame if the socket
+//! still takes it, metric `gateway_slow_consumer_closed_total`), so one stalled reader can
+//! neither grow memory nor delay anyone else.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chat_domain::{ConversationEvent, ConversationId, DomainError, EventPayload, UserId};
+use chat_pipeline::{DeliveryBatch, GapNotice, GatewayDelivery, PipelineError};
+use chat_stomp::Version;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::core::{GatewayCore, Identity};
+use crate::destinations::SubscribeDestination;
+use crate::json;
+use crate::Shared;
+
+/// Name of the slow-consumer metric (counter).
+pub const SLOW_CONSUMER_METRIC: &str = "gateway_slow_consumer_closed_total";
+
+/// A conversation event rendered once for every local recipient.
+#[derive(Debug)]
+pub(crate) struct RenderedEvent {
+    /// Conversation of the event.
+    pub conversation_id: ConversationId,
+    /// Its seq.
+    pub seq: i64,
+    /// JSON body ([`json::event_body`]).
+    pub body: Bytes,
+}
+
+/// A SUBSCRIBE as the writer needs it.
+#[derive(Debug)]
+pub(crate) struct SubscribeCmd {
+    /// Subscription id.
+    pub id: String,
+    /// Destination.
+    pub destination: SubscribeDestination,
+    /// Whether MESSAGE frames carry an `ack` header (client / client-individual modes).
+    pub ack_header: bool,
+    /// `resume` positions: replay every event after each seq first.
+    pub resume: Vec<(ConversationId, i64)>,
+    /// Encoded RECEIPT to write after the replay, if asked.
+    pub receipt: Option<Bytes>,
+}
+
+/// Work for a connection's writer task, in order. The one queue per connection carries
+/// session replies and deliveries alike, so a connection's output keeps its order.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    /// CONNECTED was accepted: the encoded frame, the session version and identity, and how
+    /// often the server must send something.
+    Connected { frame: Bytes, version: Version, identity: Identity, send_interval: Option<Duration> },
+    /// An encoded frame (RECEIPT, ...).
+    Frame(Bytes),
+    /// Write everything queued, then this frame (ERROR) if any, then close the socket.
+    Close(Option<Bytes>),
+    /// A conversation event for the `/user/queue/messages` subscriptions.
+    Event(Arc<RenderedEvent>),
+    /// An ephemeral body (typing) for the `/user/queue/messages` subscriptions.
+    Ephemeral(Bytes),
+    /// An ack offset for the `/user/queue/notifications/private` subscriptions.
+    Notification(Bytes),
+    /// Add a subscription (and replay its `resume` positions).
+    Subscribe(Box<SubscribeCmd>),
+    /// Remove a subscription, then write the encoded RECEIPT if any.
+    Unsubscribe { id: String, receipt: Option<Bytes> },
+    /// Delivery entries were lost: repair these conversations from the store (empty = all).
+    Resync(Arc<Vec<ConversationId>>),
+}
+
+/// A live local connection as the hub sees it.
+#[derive(Clone, Debug)]
+pub(crate) struct ConnHandle {
+    /// Session (= registry connection) id.
+    pub session_id: Arc<str>,
+    /// The connection's outbound queue.
+    pub tx: mpsc::Sender<Outbound>,
+    /// Cancelled to stop the connection (either half ended, or slow consumer).
+    pub stop: CancellationToken,
+    /// Set before `stop` when the connection is closed for being a slow consumer.
+    pub slow: Arc<AtomicBool>,
+}
+
+impl ConnHandle {
+    /// Queues without waiting; a full queue closes the connection as a slow consumer.
+    pub fn offer(&self, item: Outbound) {
+        match self.tx.try_send(item) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => self.close_slow(),
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    fn close_slow(&self) {
+        if !self.slow.swap(true, Ordering::AcqRel) {
+            metrics::counter!(SLOW_CONSUMER_METRIC).increment(1);
+            tracing::info!(session = %self.session_id, "closing slow consumer");
+        }
+        self.stop.cancel();
+    }
+}
+
+/// The live sessions of this node, by user.
+///
+/// Concurrency: one `std::sync::RwLock` over the map. Readers (the delivery consumer, typing)
+/// only look up and `try_send`, never `.await` while holding it; writers (connect/close) hold
+/// it for one insert/remove. The per-user session cap is checked under the write lock, so two
+/// concurrent CONNECTs cannot both take the last slot.
+#[derive(Debug, Default)]
+pub(crate) struct Hub {
+    by_user: RwLock<HashMap<UserId, Vec<ConnHandle>>>,
+}
+
+impl Hub {
+    /// Adds a session; `false` when the user already has `max` sessions here.
+    pub fn add(&self, user: UserId, handle: ConnHandle, max: usize) -> bool {
+        let mut map = self.by_user.write().unwrap_or_else(|e| e.into_inner());
+        let list = map.entry(user).or_default();
+        if list.len() >= max {
+            return false;
+        }
+        list.push(handle);
+        true
+    }
+
+    /// Removes a session.
+    pub fn remove(&self, user: UserId, session_id: &str) {
+        let mut map = self.by_user.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = map.get_mut(&user) {
+            list.retain(|h| &*h.session_id != session_id);
+            if list.is_empty() {
+                map.remove(&user);
+            }
+        }
+    }
+
+    /// Offers `make()` to every session of each user, except `exclude` (a session id).
+    pub fn push(&self, users: &[UserId], exclude: Option<&str>, mut make: impl FnMut() -> Outbound) {
+        let map = self.by_user.read().unwrap_or_else(|e| e.into_inner());
+        for user in users {
+            for h in map.get(user).into_iter().flatten() {
+                if exclude != Some(&*h.session_id) {
+                    h.offer(make());
+                }
+            }
+        }
+    }
+
+    /// Every session (for resync and shutdown).
+    pub fn all(&self) -> Vec<ConnHandle> {
+        let map = self.by_user.read().unwrap_or_else(|e| e.into_inner());
+        map.values().flatten().cloned().collect()
+    }
+
+    /// Number of live sessions.
+    pub fn len(&self) -> usize {
+        self.by_user.read().unwrap_or_else(|e| e.into_inner()).values().map(Vec::len).sum()
+    }
+}
+
+/// Member lists of conversations, cached for `conversationMemberIds` and typing.
+///
+/// Concurrency: a `std::sync::Mutex` held only for map access; fetches happen outside it (two
+/// concurrent misses may both fetch; the later insert wins, which is harmless). Entries expire
+/// after the TTL and are invalidated at once by `USER_JOINED`/`USER_LEFT` events.
+#[derive(Debug)]
+pub(crate) struct MemberCache {
+    map: Mutex<HashMap<ConversationId, (Instant, Arc<Vec<UserId>>)>>,
+    ttl: Duration,
+}
+
+impl MemberCache {
+    /// Empty cache.
+    pub fn new(ttl: Duration) -> Self {
+        MemberCache { map: Mutex::new(HashMap::new()), ttl }
+    }
+
+    /// The members of `conv`, as seen by `actor` (who must be a member: a cached list
+    /// without the actor is fetched again, so the core authorizes).
+    ///
+    /// # Errors
+    /// The core's refusal when the actor is not a member.
+    pub async fn get(
+        &self,
+        core: &dyn GatewayCore,
+        actor: UserId,
+        conv: ConversationId,
+    ) -> Result<Arc<Vec<UserId>>, DomainError> {
+        {
+            let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((at, ids)) = map.get(&conv)
+                && at.elapsed() < self.ttl
+                && ids.contains(&actor)
+            {
+                return Ok(ids.clone());
+            }
+        }
+        let ids = Arc::new(core.member_ids(actor, conv).await?);
+        if !ids.contains(&actor) {
+            return Err(DomainError::Forbidden("not a member of this conversation".into()));
+        }
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 100_000 {
+            map.clear();
+        }
+        map.insert(conv, (Instant::now(), ids.clone()));
+        Ok(ids)
+    }
+
+    /// Forgets `conv` (membership changed).
+    pub fn invalidate(&self, conv: ConversationId) {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).remove(&conv);
+    }
+}
+
+/// Renders an event once. `actor` is a member used to read the member list (message events
+/// carry `conversationMemberIds`); when that fails the field is left out.
+pub(crate) async fn render(shared: &Shared, event: &ConversationEvent, actor: Option<UserId>) -> Arc<RenderedEvent> {
+    let members = match (&event.payload, actor) {
+        (EventPayload::UserJoined { .. } | EventPayload::UserLeft { .. }, _) => {
+            shared.members.invalidate(event.conversation_id);
+            None
+        }
+        (EventPayload::Message { .. } | EventPayload::MessageEdited { .. } | EventPayload::MessageDeleted { .. }, Some(a)) => {
+            shared.members.get(shared.core.as_ref(), a, event.conversation_id).await.ok()
+        }
+        _ => None,
+    };
+    Arc::new(RenderedEvent {
+        conversation_id: event.conversation_id,
+        seq: event.seq,
+        body: json::event_body(event, members.as_deref().map(Vec::as_slice)),
+    })
+}
+
+/// Pushes one batch read from the stream to the local connections.
+async fn dispatch(shared: &Shared, batch: DeliveryBatch) {
+    if let Some(GapNotice { conversations, lost }) = batch.gap {
+        tracing::warn!(?lost, conversations = conversations.len(), "delivery stream lost entries: resyncing");
+        let convs = Arc::new(conversations);
+        for h in shared.hub.all() {
+            h.offer(Outbound::Resync(convs.clone()));
+        }
+    }
+    for entry in batch.entries {
+        match entry.delivery {
+            GatewayDelivery::Event { event, recipients } => {
+                let rendered = render(shared, &event, recipients.first().copied()).await;
+                shared.hub.push(&recipients, None, || Outbound::Event(rendered.clone()));
+            }
+            GatewayDelivery::Ephemeral { signal, recipients } => {
+                let mut body = serde_json::Map::new();
+                if let serde_json::Value::Object(fields) = &signal.payload {
+                    body.extend(fields.clone());
+                }
+                body.insert("eventType".into(), signal.kind.clone().into());
+                body.insert("userId".into(), signal.actor_id.to_string().into());
+                if let Some(c) = signal.conversation_id {
+                    body.insert("conversationId".into(), c.to_string().into());
+                }
+                let bytes = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+                shared.hub.push(&recipients, signal.exclude_connection.as_deref(), || Outbound::Ephemeral(bytes.clone()));
+            }
+        }
+    }
+}
+
+/// The consumer task: reads this node's delivery stream until shutdown (or the streams
+/// close), dispatching each batch and acknowledging it once queued to the connections.
+/// Transient stream errors are retried with backoff; a fenced consumer re-subscribes.
+pub(crate) async fn run_consumer(shared: Arc<Shared>) {
+    const BATCH: usize = 256;
+    let cancel = shared.shutdown.clone();
+    let mut backoff = Duration::from_millis(50);
+    'outer: loop {
+        let consumer = match cancel.run_until_cancelled(shared.streams.consume(&shared.cfg.node_id)).await {
+            None => return,
+            Some(Ok(c)) => c,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "gateway: opening the delivery stream failed");
+                if cancel.run_until_cancelled(tokio::time::sleep(backoff)).await.is_none() {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        let mut consumer = consumer;
+        loop {
+            let batch = match cancel.run_until_cancelled(consumer.next_batch(BATCH)).await {
+                None | Some(Err(PipelineError::Closed)) => return,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "gateway: reading the delivery stream failed");
+                    if cancel.run_until_cancelled(tokio::time::sleep(backoff)).await.is_none() {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue 'outer;
+                }
+                Some(Ok(b)) => b,
+            };
+            backoff = Duration::from_millis(50);
+            let ids: Vec<u64> = batch.entries.iter().map(|e| e.id).collect();
+            dispatch(&shared, batch).await;
+            if !ids.is_empty()
+                && let Err(e) = consumer.ack(&ids).await
+            {
+                tracing::warn!(error = %e, "gateway: acknowledging deliveries failed");
+                continue 'outer;
+            }
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! The writer task of a connection: the only owner of the socket's sending half.
+//!
+//! All of a connection's outbound work runs here, in queue order, so replies and deliveries
+//! never overtake each other. Per wakeup it drains everything queued (up to
+//! [`crate::GatewayConfig::max_coalesce_bytes`]) and writes it as ONE WebSocket message
+//! (several STOMP frames per message), sends heart-beats when nothing else was written within
+//! the negotiated interval, and keeps each `/user/queue/messages` subscription gap-free and
+//! duplicate-free:
+//!
+//! * per subscription, lazily, the last delivered seq of each conversation;
+//! * a live event with `seq <= last` is a duplicate and dropped;
+//! * a live event with `seq > last + 1` first fetches the missing range from the store;
+//! * `resume` positions set `last` and replay from the store before any live event.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use bytes::{Bytes, BytesMut};
+use chat_domain::{ConversationId, UserId};
+use chat_stomp::{Version, encode_for_version, encode_heartbeat, server};
+use futures::SinkExt;
+use futures::stream::SplitSink;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::Shared;
+use crate::delivery::{ConnHandle, Outbound, RenderedEvent, SubscribeCmd, render};
+use crate::destinations::SubscribeDestination;
+
+/// One subscription as the writer tracks it.
+struct Sub {
+    id: String,
+    destination: SubscribeDestination,
+    ack_header: bool,
+    /// Last delivered seq per conversation (messages subscriptions only).
+    last_seq: HashMap<ConversationId, i64>,
+}
+
+/// Why the writer stopped.
+enum End {
+    /// Closed as asked (Close item, shutdown): the socket got a close frame.
+    Graceful,
+    /// Stopped from outside (reader gone, slow consumer) or the socket failed.
+    Aborted,
+}
+
+/// State of the writer task.
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    handle: ConnHandle,
+    sink: SplitSink<WebSocket, Message>,
+    rx: mpsc::Receiver<Outbound>,
+    version: Version,
+    user: Option<UserId>,
+    subs: Vec<Sub>,
+    buf: BytesMut,
+    /// Counter for `message-id` values (unique per session).
+    next_message: u64,
+    send_interval: Option<Duration>,
+    last_write: Instant,
+}
+
+impl Writer {
+    /// A writer for one connection.
+    pub fn new(
+        shared: Arc<Shared>,
+        handle: ConnHandle,
+        sink: SplitSink<WebSocket, Message>,
+        rx: mpsc::Receiver<Outbound>,
+    ) -> Self {
+        Writer {
+            shared,
+            handle,
+            sink,
+            rx,
+            version: Version::V1_2,
+            user: None,
+            subs: Vec::new(),
+            buf: BytesMut::new(),
+            next_message: 0,
+            send_interval: None,
+            last_write: Instant::now(),
+        }
+    }
+
+    /// Runs until the connection ends; always cancels the connection's stop token on exit so
+    /// the reader ends too.
+    pub async fn run(mut self) {
+        let end = self.run_loop().await;
+        if matches!(end, End::Aborted) && self.handle.slow.load(Ordering::Acquire) {
+            // Best effort: the socket is probably full, so give it a moment only.
+            self.buf.clear();
+            let err = server::error("slow consumer: outbound queue limit exceeded", None, Bytes::new());
+            if encode_for_version(&err, self.version, &mut self.buf).is_ok() {
+                let _ = tokio::time::timeout(Duration::from_millis(200), self.flush()).await;
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(200), self.sink.close()).await;
+        self.handle.stop.cancel();
+    }
+
+    async fn run_loop(&mut self) -> End {
+        let stop = self.handle.stop.clone();
+        let shutdown = self.shared.shutdown.clone();
+        loop {
+            let heartbeat_at = self.send_interval.map(|i| self.last_write + i);
+            let item = tokio::select! {
+                biased;
+                _ = stop.cancelled() => return End::Aborted,
+                _ = shutdown.cancelled() => {
+                    self.rx.close();
+                    while let Ok(item) = self.rx.try_recv() {
+                        if self.handle_item(item).await {
+                            break;
+                        }
+                    }
+                    return if self.flush_guarded().await { End::Graceful } else { End::Aborted };
+                }
+                item = self.rx.recv() => item,
+                _ = sleep_until_opt(heartbeat_at) => {
+                    encode_heartbeat(&mut self.buf);
+                    if !self.flush_guarded().await {
+                        return End::Aborted;
+                    }
+                    continue;
+                }
+            };
+            let Some(item) = item else { return End::Aborted };
+            let mut closing = self.handle_item(item).await;
+            while !closing && self.buf.len() < self.shared.cfg.max_coalesce_bytes {
+                match self.rx.try_recv() {
+                    Ok(item) => closing = self.handle_item(item).await,
+                    Err(_) => break,
+                }
+            }
+            if !self.flush_guarded().await {
+                return End::Aborted;
+            }
+            if closing {
+                return End::Graceful;
+            }
+        }
+    }
+
+    /// Writes the buffer unless the connection is stopped meanwhile; `false` when the write
+    /// failed or was stopped.
+    async fn flush_guarded(&mut self) -> bool {
+        let stop = self.handle.stop.clone();
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => false,
+            r = self.flush() => r,
+        }
+    }
+
+    /// Writes the buffered frames as one WebSocket message (text when valid UTF-8).
+    async fn flush(&mut self) -> bool {
+        if self.buf.is_empty() {
+            return true;
+        }
+        let bytes = self.buf.split().freeze();
+        if self.buf.capacity() > 64 * 1024 {
+            self.buf = BytesMut::new();
+        }
+        // Frames are built from UTF-8 headers and JSON bodies, so text is the norm.
+        let msg = match Utf8Bytes::try_from(bytes.clone()) {
+            Ok(text) => Message::Text(text),
+            Err(_) => Message::Binary(bytes),
+        };
+        self.last_write = Instant::now();
+        self.sink.send(msg).await.is_ok()
+    }
+
+    /// Flushes when the buffer grew past the coalescing limit (long replays).
+    async fn maybe_flush(&mut self) {
+        if self.buf.len() >= self.shared.cfg.max_coalesce_bytes && !self.flush_guarded().await {
+            self.handle.stop.cancel();
+        }
+    }
+
+    /// Handles one queued item; `true` when the connection must close after flushing.
+    async fn handle_item(&mut self, item: Outbound) -> bool {
+        match item {
+            Outbound::Connected { frame, version, identity, send_interval } => {
+                self.version = version;
+                self.user = Some(identity.user_id);
+                self.send_interval = send_interval;
+                self.buf.extend_from_slice(&frame);
+            }
+            Outbound::Frame(frame) => self.buf.extend_from_slice(&frame),
+            Outbound::Close(frame) => {
+                if let Some(frame) = frame {
+                    self.buf.extend_from_slice(&frame);
+                }
+                return true;
+            }
+            Outbound::Event(ev) => self.deliver_event(&ev).await,
+            Outbound::Ephemeral(body) => self.to_all(SubscribeDestination::Messages, &body),
+            Outbound::Notification(body) => self.to_all(SubscribeDestination::Notifications, &body),
+            Outbound::Subscribe(cmd) => self.subscribe(*cmd).await,
+            Outbound::Unsubscribe { id, receipt } => {
+                self.subs.retain(|s| s.id != id);
+                if let Some(r) = receipt {
+                    self.buf.extend_from_slice(&r);
+                }
+            }
+            Outbound::Resync(convs) => self.resync(&convs).await,
+        }
+        false
+    }
+
+    /// Appends a MESSAGE frame for subscription `i`.
+    fn write_message(&mut self, i: usize, body: &Bytes) {
+        self.next_message += 1;
+        let message_id = format!("{}-{}", self.handle.session_id, self.next_message);
+        let sub = &self.subs[i];
+        let extra = sub.ack_header.then_some(("ack", message_id.as_str()));
+        let frame = server::message(
+            sub.destination.as_str(),
+            &message_id,
+            &sub.id,
+            Some("application/json"),
+            body.clone(),
+            extra,
+        );
+        if let Err(e) = encode_for_version(&frame, self.version, &mut self.buf) {
+            tracing::warn!(error = %e, "cannot encode MESSAGE frame");
+        }
+    }
+
+    fn to_all(&mut self, destination: SubscribeDestination, body: &Bytes) {
+        for i in 0..self.subs.len() {
+            if self.subs[i].destination == destination {
+                self.write_message(i, body);
+            }
+        }
+    }
+
+    async fn deliver_event(&mut self, ev: &RenderedEvent) {
+        for i in 0..self.subs.len() {
+            if self.subs[i].destination != SubscribeDestination::Messages {
+                continue;
+            }
+            match self.subs[i].last_seq.get(&ev.conversation_id).copied() {
+                Some(last) if ev.seq <= last => continue,
+                Some(last) if ev.seq > last + 1 => {
+                    self.replay(i, ev.conversation_id, last, Some(ev.seq - 1)).await;
+                    if self.subs.get(i).and_then(|s| s.last_seq.get(&ev.conversation_id)).is_some_and(|l| *l >= ev.seq)
+                    {
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            self.write_message(i, &ev.body);
+            self.subs[i].last_seq.insert(ev.conversation_id, ev.seq);
+        }
+    }
+
+    /// Writes to subscription `i` every stored event of `conv` after `after` (up to `upto`),
+    /// page by page, advancing its last seq. Errors (e.g. the user left) end the replay.
+    async fn replay(&mut self, i: usize, conv: ConversationId, mut after: i64, upto: Option<i64>) {
+        let Some(user) = self.user else { return };
+        let page = self.shared.cfg.replay_page_size.clamp(1, self.shared.core.max_page().max(1));
+        loop {
+            let limit = match upto {
+                Some(u) if u <= after => return,
+                Some(u) => page.min(u - after),
+                None => page,
+            };
+            let events = match self.shared.core.events_after(user, conv, after, limit).await {
+                Ok(events) => events,
+                Err(e) => {
+                    tracing::debug!(error = %e, conversation = %conv, "replay refused");
+                    return;
+                }
+            };
+            let n = events.len() as i64;
+            for event in events {
+                if event.seq <= after {
+                    continue;
+                }
+                let rendered = render(&self.shared, &event, Some(user)).await;
+                self.write_message(i, &rendered.body);
+                after = event.seq;
+                self.subs[i].last_seq.insert(conv, after);
+            }
+            if n < limit {
+                return;
+            }
+            self.maybe_flush().await;
+        }
+    }
+
+    async fn subscribe(&mut self, cmd: SubscribeCmd) {
+        self.subs.push(Sub {
+            id: cmd.id,
+            destination: cmd.destination,
+            ack_header: cmd.ack_header,
+            last_seq: HashMap::new(),
+        });
+        let i = self.subs.len() - 1;
+        for (conv, last) in cmd.resume {
+            self.subs[i].last_seq.insert(conv, last);
+            self.replay(i, conv, last, None).await;
+            self.maybe_flush().await;
+        }
+        if let Some(r) = cmd.receipt {
+            self.buf.extend_from_slice(&r);
+        }
+    }
+
+    /// Repairs conversations after lost deliveries, then tells the client which
+    /// conversations were affected (`{"eventType":"RESYNC","conversationIds":[...]}`, empty
+    /// = all) so it can refresh what this gateway does not track.
+    async fn resync(&mut self, convs: &[ConversationId]) {
+        for i in 0..self.subs.len() {
+            if self.subs[i].destination != SubscribeDestination::Messages {
+                continue;
+            }
+            let known: Vec<(ConversationId, i64)> = self.subs[i]
+                .last_seq
+                .iter()
+                .filter(|(c, _)| convs.is_empty() || convs.contains(c))
+                .map(|(c, l)| (*c, *l))
+                .collect();
+            for (conv, last) in known {
+                self.replay(i, conv, last, None).await;
+            }
+        }
+        let body = serde_json::json!({ "eventType": "RESYNC", "conversationIds": convs });
+        self.to_all(SubscribeDestination::Messages, &Bytes::from(body.to_string()));
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
