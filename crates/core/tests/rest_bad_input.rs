@@ -234,3 +234,27 @@ async fn hs256_token_signed_with_the_public_key_is_401() {
         assert_rejected_token(&app, conv, Some(&forged)).await;
     }
 }
+
+#[tokio::test]
+async fn slow_mode_is_429_with_retry_after() {
+    let app = spawn_app().await;
+    let user = app.user("alice").await;
+    let settings = json!({"allowReactions": true, "allowPins": true, "allowThread": true, "slowModeSeconds": 60});
+    let res = app
+        .post("/api/v1/conversations", &user.token, json!({"type": "CHANNEL", "name": "slow", "settings": settings}))
+        .await;
+    assert_eq!(res.status(), 201);
+    let conv: Uuid = res.json::<Value>().await.unwrap()["conversationId"].as_str().unwrap().parse().unwrap();
+    // Owners are exempt from slow mode: a member joins and sends twice.
+    let member = app.user("bob").await;
+    assert_eq!(app.post(&format!("/api/v1/conversations/{conv}/join"), &member.token, json!({})).await.status(), 200);
+    app.say(&member, conv, "first").await;
+    let n = app.events(conv).await.len();
+    let res =
+        app.post(&format!("/api/v1/conversations/{conv}/messages"), &member.token, json!({"text": "again"})).await;
+    let retry_after: u64 = res.headers().get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let p = assert_problem(res, 429).await;
+    assert!(p["retryAfterMs"].as_u64().unwrap() > 0, "{p}");
+    assert_unchanged(&app, conv, n).await;
+}
