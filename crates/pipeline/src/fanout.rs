@@ -10,6 +10,7 @@
 //! dropped by event id against a bounded set of recently delivered ids; duplicates older than
 //! that set, or after a restart, reach clients, which drop them by (conversation, seq).
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -177,8 +178,8 @@ impl FanoutWorker {
     pub async fn plan(&self, events: &[Arc<ConversationEvent>]) -> Result<Vec<(String, Vec<GatewayDelivery>)>> {
         let mut members: HashMap<ConversationId, Vec<UserId>> = HashMap::new();
         for ev in events {
-            if !members.contains_key(&ev.conversation_id) {
-                members.insert(ev.conversation_id, self.members.member_ids(ev.conversation_id).await?);
+            if let Entry::Vacant(slot) = members.entry(ev.conversation_id) {
+                slot.insert(self.members.member_ids(ev.conversation_id).await?);
             }
         }
         let recipients_of = |ev: &ConversationEvent| -> Vec<UserId> {
