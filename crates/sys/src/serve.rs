@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use chat_domain::{Millis, Workspace, WorkspaceId};
-use chat_storage::{SqlStore, Store, UserStore};
+use chat_storage::{SqlStore, Store};
 
 use crate::config::Config;
 
@@ -65,7 +65,7 @@ pub async fn create_client(config: &Config, id: &str, secret: &str, scopes: &str
     auth.create_client(&chat_auth::ClientSpec {
         client_id: id.into(),
         client_secret: secret.into(),
-        scopes: scopes.into(),
+        scopes: scopes.split_whitespace().map(str::to_owned).collect(),
     })
     .await?;
     Ok(())

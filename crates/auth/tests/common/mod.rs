@@ -1,109 +1,12 @@
-//! Shared flows of the integration tests, run against any `UserStore + AuthStore`, and an
-//! in-memory store implementing the two traits.
+//! Shared flows of the integration tests, run against any `UserStore + AuthStore`.
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use chat_auth::{AuthConfig, Authenticator, ClientSpec, OAuthErrorCode, Subject};
-use chat_domain::{DomainError, Millis, User, UserId, Workspace, WorkspaceId};
-use chat_storage::{
-    AuthStore, OAuthClientRecord, RefreshTokenRecord, SigningKeyRecord, StoreError, StoreResult, UserStore,
-};
-
-/// A store implementing the auth-relevant traits in memory, with the documented semantics.
-#[derive(Default)]
-pub struct MemStore {
-    state: Mutex<State>,
-}
-
-#[derive(Default)]
-struct State {
-    workspaces: HashMap<WorkspaceId, Workspace>,
-    users: HashMap<UserId, (User, String)>,
-    key: Option<SigningKeyRecord>,
-    refresh: HashMap<String, RefreshTokenRecord>,
-    clients: HashMap<String, OAuthClientRecord>,
-}
-
-#[async_trait]
-impl UserStore for MemStore {
-    async fn ensure_workspace(&self, ws: &Workspace) -> StoreResult<()> {
-        self.state.lock().unwrap().workspaces.entry(ws.id).or_insert_with(|| ws.clone());
-        Ok(())
-    }
-    async fn create_user(&self, user: &User, password_hash: &str) -> StoreResult<()> {
-        let mut s = self.state.lock().unwrap();
-        if s.users.values().any(|(u, _)| u.workspace_id == user.workspace_id && u.username == user.username) {
-            return Err(StoreError::Conflict("username".into()));
-        }
-        s.users.insert(user.id, (user.clone(), password_hash.to_owned()));
-        Ok(())
-    }
-    async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
-        Ok(self.state.lock().unwrap().users.get(&id).map(|(u, _)| u.clone()))
-    }
-    async fn user_credentials(&self, ws: WorkspaceId, username: &str) -> StoreResult<Option<(User, String)>> {
-        let s = self.state.lock().unwrap();
-        Ok(s.users.values().find(|(u, _)| u.workspace_id == ws && u.username == username).cloned())
-    }
-    async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
-        let s = self.state.lock().unwrap();
-        Ok(ids.iter().filter_map(|id| s.users.get(id).map(|(u, _)| u.clone())).collect())
-    }
-    async fn search_users(&self, _ws: WorkspaceId, _prefix: &str, _limit: i64) -> StoreResult<Vec<User>> {
-        Ok(Vec::new())
-    }
-}
-
-#[async_trait]
-impl AuthStore for MemStore {
-    async fn signing_key(&self) -> StoreResult<Option<SigningKeyRecord>> {
-        Ok(self.state.lock().unwrap().key.clone())
-    }
-    async fn insert_signing_key_if_absent(&self, key: &SigningKeyRecord) -> StoreResult<SigningKeyRecord> {
-        Ok(self.state.lock().unwrap().key.get_or_insert_with(|| key.clone()).clone())
-    }
-    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()> {
-        self.state.lock().unwrap().refresh.insert(token.jti.clone(), token.clone());
-        Ok(())
-    }
-    async fn refresh_token(&self, jti: &str) -> StoreResult<Option<RefreshTokenRecord>> {
-        Ok(self.state.lock().unwrap().refresh.get(jti).cloned())
-    }
-    async fn rotate_refresh_token(&self, old_jti: &str, new: &RefreshTokenRecord, now: Millis) -> StoreResult<bool> {
-        let mut s = self.state.lock().unwrap();
-        match s.refresh.get_mut(old_jti) {
-            Some(old) if old.revoked_at.is_none() => old.revoked_at = Some(now),
-            _ => return Ok(false),
-        }
-        s.refresh.insert(new.jti.clone(), new.clone());
-        Ok(true)
-    }
-    async fn revoke_refresh_token(&self, jti: &str, now: Millis) -> StoreResult<bool> {
-        let mut s = self.state.lock().unwrap();
-        match s.refresh.get_mut(jti) {
-            Some(t) if t.revoked_at.is_none() => {
-                t.revoked_at = Some(now);
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-    async fn create_oauth_client(&self, client: &OAuthClientRecord) -> StoreResult<()> {
-        let mut s = self.state.lock().unwrap();
-        if s.clients.contains_key(&client.client_id) {
-            return Err(StoreError::Conflict("client".into()));
-        }
-        s.clients.insert(client.client_id.clone(), client.clone());
-        Ok(())
-    }
-    async fn oauth_client(&self, client_id: &str) -> StoreResult<Option<OAuthClientRecord>> {
-        Ok(self.state.lock().unwrap().clients.get(client_id).cloned())
-    }
-}
+use chat_domain::{DomainError, WorkspaceId};
+use chat_storage::{AuthStore, UserStore};
 
 /// The test configuration: tiny Argon2id parameters and one bootstrap client.
 pub fn config() -> AuthConfig {
