@@ -127,7 +127,7 @@ pub async fn replies(
 /// Adds the caller's reaction (idempotent).
 #[utoipa::path(put, path = "/api/v1/messages/{id}/reactions/{emoji}", tag = "reactions", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Message id"),
-        ("emoji" = String, Path, description = "Emoji, percent-encoded")),
+        ("emoji" = String, Path, description = "Emoji (1..=64 bytes), percent-encoded", min_length = 1, max_length = 64)),
     responses((status = 204, description = "Reacted")))]
 pub async fn react(State(s): State<AppState>, Actor(actor): Actor, p: PathParams) -> ApiResult<StatusCode> {
     let id: MessageId = p.id("id")?;
@@ -139,7 +139,7 @@ pub async fn react(State(s): State<AppState>, Actor(actor): Actor, p: PathParams
 #[utoipa::path(delete, path = "/api/v1/messages/{id}/reactions/{emoji}", tag = "reactions",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Message id"),
-        ("emoji" = String, Path, description = "Emoji, percent-encoded")),
+        ("emoji" = String, Path, description = "Emoji (1..=64 bytes), percent-encoded", min_length = 1, max_length = 64)),
     responses((status = 204, description = "Reaction removed")))]
 pub async fn unreact(State(s): State<AppState>, Actor(actor): Actor, p: PathParams) -> ApiResult<StatusCode> {
     let id: MessageId = p.id("id")?;

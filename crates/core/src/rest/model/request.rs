@@ -16,12 +16,15 @@ pub const DEFAULT_LIMIT: i64 = 50;
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisterRequest {
-    /// Login name: 3..=32 chars of `[a-z0-9_.-]`.
+    /// Login name: 3..=32 chars of `[a-z0-9_.-]` (lowercased).
+    #[schema(pattern = "^[A-Za-z0-9_.-]{3,32}$")]
     pub username: String,
-    /// Password.
+    /// Password, 8..=256 bytes.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
-    /// Display name (defaults to the username).
+    /// Display name (defaults to the username), at most 64 characters.
     #[serde(default)]
+    #[schema(max_length = 64)]
     pub display_name: Option<String>,
 }
 
@@ -52,11 +55,13 @@ pub struct CreateConversationRequest {
     /// `CHANNEL`, `DM` (memberIds: exactly the other user) or `GROUP_DM` (memberIds: the others).
     #[serde(rename = "type")]
     pub kind: ConversationType,
-    /// Channel name (channels only; required there).
+    /// Channel name (channels only; required there), at most 80 bytes.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 80)]
     pub name: Option<String>,
-    /// Channel topic.
+    /// Channel topic, at most 1,024 bytes.
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub topic: Option<String>,
     /// Private channel (default false).
     #[serde(default)]
@@ -123,16 +128,20 @@ pub struct AddMemberRequest {
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SendMessageRequest {
-    /// Text.
+    /// Text: not blank, at most 16,384 bytes (default limit).
+    #[schema(min_length = 1, max_length = 16384)]
     pub text: String,
-    /// Idempotency key: a retry with the same key returns the original message (200).
+    /// Idempotency key (1..=128 bytes): a retry with the same key returns the original
+    /// message (200).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 128)]
     pub client_msg_id: Option<String>,
     /// Thread root, to reply in a thread.
     #[serde(default)]
     pub thread_root_id: Option<Uuid>,
-    /// Client-defined type (default `default`).
+    /// Client-defined type, 1..=64 bytes (default `default`).
     #[serde(default, rename = "type")]
+    #[schema(min_length = 1, max_length = 64)]
     pub kind: Option<String>,
 }
 
@@ -153,7 +162,8 @@ impl SendMessageRequest {
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EditMessageRequest {
-    /// New text.
+    /// New text: not blank, at most 16,384 bytes (default limit).
+    #[schema(min_length = 1, max_length = 16384)]
     pub text: String,
 }
 
@@ -163,9 +173,11 @@ pub struct EditMessageRequest {
 pub struct AckRequest {
     /// Highest seq delivered to this device.
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub delivered_seq: Option<i64>,
     /// Highest seq the user has seen.
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub seen_seq: Option<i64>,
 }
 
@@ -177,8 +189,9 @@ pub struct UserSearchQuery {
     /// Username prefix.
     #[serde(default)]
     pub prefix: String,
-    /// Maximum results (default 50).
+    /// Maximum results, 1..=500 (default 50).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -189,12 +202,16 @@ pub struct UserSearchQuery {
 pub struct MessagesQuery {
     /// Exclusive lower bound.
     #[serde(default)]
+    #[param(minimum = 0)]
     pub after_seq: Option<i64>,
     /// Exclusive upper bound.
     #[serde(default)]
+    #[param(minimum = 0)]
     pub before_seq: Option<i64>,
-    /// Maximum items (default 50). Without `afterSeq` the newest of the window are returned.
+    /// Maximum items, 1..=500 (default 50). Without `afterSeq` the newest of the window are
+    /// returned.
     #[serde(default)]
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -211,9 +228,11 @@ impl From<&MessagesQuery> for SeqWindow {
 pub struct AfterSeqQuery {
     /// Exclusive lower bound (default 0: from the start).
     #[serde(default)]
+    #[param(minimum = 0)]
     pub after_seq: Option<i64>,
-    /// Maximum items (default 50).
+    /// Maximum items, 1..=500 (default 50).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
