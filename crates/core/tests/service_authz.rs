@@ -279,6 +279,23 @@ async fn slow_mode_rate_limits_members_not_owners() {
 }
 
 #[tokio::test]
+async fn slow_mode_answers_a_retry_with_its_original() {
+    let env = env().await;
+    let (alice, bob) = (env.user("alice").await, env.user("bob").await);
+    let settings = ConversationSettings { slow_mode_seconds: 30, ..Default::default() };
+    let conv = env.channel_with(alice, false, Some(settings), &[bob]).await;
+    let send = SendMessage { client_msg_id: Some("retry-1".into()), ..msg(conv, "first") };
+    let first = env.svc.send(bob, send.clone()).await.unwrap();
+    assert!(matches!(first, SendOutcome::Created { .. }));
+    match env.svc.send(bob, send).await.unwrap() {
+        SendOutcome::Duplicate { message } => assert_eq!(message.server_seq, first.message().server_seq),
+        other => panic!("expected the original, got {other:?}"),
+    }
+    // A new message inside the window is still refused.
+    assert!(matches!(env.svc.send(bob, msg(conv, "second")).await, Err(DomainError::RateLimited { .. })));
+}
+
+#[tokio::test]
 async fn slow_mode_holds_for_concurrent_sends() {
     let env = env().await;
     let (alice, bob) = (env.user("alice").await, env.user("bob").await);

@@ -218,6 +218,14 @@ impl MessageStore for FlakyStore {
     async fn message(&self, id: MessageId) -> StoreResult<Option<Message>> {
         self.inner.message(id).await
     }
+    async fn message_by_client_id(
+        &self,
+        conv: ConversationId,
+        author: UserId,
+        client_msg_id: &str,
+    ) -> StoreResult<Option<Message>> {
+        self.inner.message_by_client_id(conv, author, client_msg_id).await
+    }
     async fn messages(&self, conv: ConversationId, window: SeqWindow) -> StoreResult<Vec<Message>> {
         self.inner.messages(conv, window).await
     }

@@ -169,6 +169,14 @@ pub trait MessageStore: Send + Sync {
     async fn append_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<StoreResult<SendOutcome>>>;
     /// A message by id (with thread summary and version count).
     async fn message(&self, id: MessageId) -> StoreResult<Option<Message>>;
+    /// The message an author stored under a client message id in a conversation, if any
+    /// (a retry's original).
+    async fn message_by_client_id(
+        &self,
+        conv: ConversationId,
+        author: UserId,
+        client_msg_id: &str,
+    ) -> StoreResult<Option<Message>>;
     /// Top-level messages and replies of a conversation in a seq window, ascending.
     async fn messages(&self, conv: ConversationId, window: SeqWindow) -> StoreResult<Vec<Message>>;
     /// Replies of a thread root in a seq window, ascending.

@@ -45,6 +45,13 @@ impl ChatService {
         }
         let mentions = self.resolve_mentions(&conv, &req.text).await?;
         let now = Millis::now();
+        if conv.settings.slow_mode_seconds > 0
+            && let Some(client_msg_id) = req.client_msg_id.as_deref()
+            && let Some(original) = self.store.message_by_client_id(conv.id, actor, client_msg_id).await?
+        {
+            // A retry is answered with its original even inside the slow-mode window.
+            return Ok(SendOutcome::Duplicate { message: original });
+        }
         let reservation = self.reserve_slow_mode(&conv, &member, now).await?;
         let msg = NewMessage {
             id: MessageId::new(),

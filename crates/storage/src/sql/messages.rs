@@ -164,6 +164,21 @@ impl MessageStore for SqlStore {
         load_message(&mut conn, self.dialect(), id).await
     }
 
+    async fn message_by_client_id(
+        &self,
+        conv: ConversationId,
+        author: UserId,
+        client_msg_id: &str,
+    ) -> StoreResult<Option<Message>> {
+        let q = message_select()
+            .and_where(Expr::col((M::Table, M::ConversationId)).eq(conv.to_string()))
+            .and_where(Expr::col((M::Table, M::UserId)).eq(author.to_string()))
+            .and_where(Expr::col((M::Table, M::ClientMsgId)).eq(client_msg_id))
+            .to_owned();
+        let mut conn = self.reader().acquire().await.map_err(db_err)?;
+        Ok(load_messages(&mut conn, self.dialect(), &q).await?.pop())
+    }
+
     async fn messages(&self, conv: ConversationId, window: SeqWindow) -> StoreResult<Vec<Message>> {
         let q = message_select().and_where(Expr::col((M::Table, M::ConversationId)).eq(conv.to_string())).to_owned();
         self.window(q, window).await

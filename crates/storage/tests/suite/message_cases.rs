@@ -75,6 +75,9 @@ pub async fn concurrent_retries_store_one_message(h: &Harness) {
     let all = s.messages(conv, SeqWindow { after_seq: Some(0), before_seq: None, limit: 100 }).await.unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all_events(s, conv).await.len(), 2);
+    let by_client_id = s.message_by_client_id(conv, a.id, "retry-me").await.unwrap().expect("stored under its id");
+    assert_eq!(by_client_id.server_seq, 2);
+    assert!(s.message_by_client_id(conv, a.id, "other").await.unwrap().is_none());
 }
 
 /// A batch with a duplicate of an earlier item, a reply, a reply to a missing root and a
