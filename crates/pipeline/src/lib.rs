@@ -20,6 +20,8 @@
 //! [`GapNotice`] and a client resync), the fanout's duplicate filter
 //! ([`FanoutConfig::dedupe_capacity`]).
 
+#![warn(missing_docs)]
+
 pub mod delivery;
 mod error;
 pub mod fanout;
