@@ -133,10 +133,13 @@ pub fn load(file: Option<&Path>, env: &[(String, String)], overrides: &Overrides
     }
     for (name, value) in env {
         let Some(key) = name.strip_prefix("CHAT_") else { continue };
-        if IGNORED_CHAT_VARS.contains(&name.as_str()) || key.is_empty() {
+        let key = key.to_ascii_lowercase().replace("__", ".");
+        let section = key.split('.').next().unwrap_or_default();
+        if IGNORED_CHAT_VARS.contains(&name.as_str()) || !TOP_LEVEL_KEYS.contains(&section) {
+            // Not a configuration key (test harness variables, other tools): leave it alone.
+            // Keys inside a known section are checked strictly (typos are errors).
             continue;
         }
-        let key = key.to_ascii_lowercase().replace("__", ".");
         let value: figment::value::Value = value.parse().unwrap_or_else(|_| value.clone().into());
         fig = fig.merge((key, value));
     }
@@ -151,6 +154,10 @@ pub fn load(file: Option<&Path>, env: &[(String, String)], overrides: &Overrides
     }
     fig.extract::<Config>().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
 }
+
+/// The top-level keys of [`Config`]: a `CHAT_` variable whose first segment is not one of
+/// these is not configuration and is ignored.
+const TOP_LEVEL_KEYS: &[&str] = &["data_dir", "database", "http", "auth", "limits", "service", "log"];
 
 /// Variables with the `CHAT_` prefix that are not configuration keys (test harness and
 /// flag fallbacks), ignored by the environment layer.
@@ -230,7 +237,7 @@ mod tests {
         std::fs::write(&file, "[http]\nport = 7000\n[limits]\nmax_message_bytes = 10\n").unwrap();
         let c = load(Some(&file), &[], &Overrides::default()).unwrap();
         assert_eq!((c.http.port, c.limits.max_message_bytes), (7000, 10));
-        let e = env(&[("CHAT_HTTP__PORT", "7001"), ("CHAT_TEST_MYSQL_URL", "ignored")]);
+        let e = env(&[("CHAT_HTTP__PORT", "7001"), ("CHAT_TEST_MYSQL_URL", "ignored"), ("CHAT_ST_SEED", "1")]);
         let c = load(Some(&file), &e, &Overrides::default()).unwrap();
         assert_eq!((c.http.port, c.limits.max_message_bytes), (7001, 10));
         let c = load(Some(&file), &e, &Overrides { http_port: Some(7002), ..Default::default() }).unwrap();
@@ -243,6 +250,13 @@ mod tests {
         let file = dir.path().join("c.toml");
         std::fs::write(&file, "[http]\nprot = 7000\n").unwrap();
         let err = load(Some(&file), &[], &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn typo_inside_a_known_section_is_an_error() {
+        let e = env(&[("CHAT_HTTP__PROT", "7001")]);
+        let err = load(None, &e, &Overrides::default()).unwrap_err().to_string();
         assert!(err.contains("prot"), "{err}");
     }
 
