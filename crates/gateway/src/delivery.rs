@@ -20,10 +20,10 @@ use chat_stomp::Version;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::Shared;
 use crate::core::{GatewayCore, Identity};
 use crate::destinations::SubscribeDestination;
 use crate::json;
-use crate::Shared;
 
 /// Name of the slow-consumer metric (counter).
 pub const SLOW_CONSUMER_METRIC: &str = "gateway_slow_consumer_closed_total";
@@ -232,9 +232,10 @@ pub(crate) async fn render(shared: &Shared, event: &ConversationEvent, actor: Op
             shared.members.invalidate(event.conversation_id);
             None
         }
-        (EventPayload::Message { .. } | EventPayload::MessageEdited { .. } | EventPayload::MessageDeleted { .. }, Some(a)) => {
-            shared.members.get(shared.core.as_ref(), a, event.conversation_id).await.ok()
-        }
+        (
+            EventPayload::Message { .. } | EventPayload::MessageEdited { .. } | EventPayload::MessageDeleted { .. },
+            Some(a),
+        ) => shared.members.get(shared.core.as_ref(), a, event.conversation_id).await.ok(),
         _ => None,
     };
     Arc::new(RenderedEvent {
@@ -270,7 +271,9 @@ async fn dispatch(shared: &Shared, batch: DeliveryBatch) {
                     body.insert("conversationId".into(), c.to_string().into());
                 }
                 let bytes = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
-                shared.hub.push(&recipients, signal.exclude_connection.as_deref(), || Outbound::Ephemeral(bytes.clone()));
+                shared
+                    .hub
+                    .push(&recipients, signal.exclude_connection.as_deref(), || Outbound::Ephemeral(bytes.clone()));
             }
         }
     }

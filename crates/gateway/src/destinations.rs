@@ -127,7 +127,9 @@ pub fn parse_subscribe(destination: &str) -> Result<SubscribeDestination, Destin
         "/user/queue/messages" => Ok(SubscribeDestination::Messages),
         "/user/queue/notifications/private" | "/user/queue/notifications" => Ok(SubscribeDestination::Notifications),
         "/user/queue/errors" => Ok(SubscribeDestination::Errors),
-        d if has_prefix(d, "/user") && !d.starts_with("/user/queue/") => Err(DestinationError::OtherUsersQueue(shown(d))),
+        d if has_prefix(d, "/user") && !d.starts_with("/user/queue/") => {
+            Err(DestinationError::OtherUsersQueue(shown(d)))
+        }
         d if has_prefix(d, "/topic") || has_prefix(d, "/queue") || has_prefix(d, "/app") => {
             Err(DestinationError::SubscribeToBroker(shown(d)))
         }

@@ -65,9 +65,9 @@ impl Session {
         }
         let thread_root_id = match body.thread_root_id.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(s) => Some(
-                s.parse::<MessageId>().map_err(|_| StompError::new("invalid threadRootId: expected a UUID"))?,
-            ),
+            Some(s) => {
+                Some(s.parse::<MessageId>().map_err(|_| StompError::new("invalid threadRootId: expected a UUID"))?)
+            }
         };
         let client_msg_id = body.message_id.filter(|m| !m.is_empty());
         let req = SendMessage {

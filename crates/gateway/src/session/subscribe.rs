@@ -40,13 +40,7 @@ impl Session {
         };
         self.subscriptions.insert(frame.id.clone(), destination);
         let receipt = frame.receipt.as_deref().and_then(|r| self.encode(&chat_stomp::server::receipt(r)));
-        let cmd = SubscribeCmd {
-            id: frame.id,
-            destination,
-            ack_header: frame.ack != AckMode::Auto,
-            resume,
-            receipt,
-        };
+        let cmd = SubscribeCmd { id: frame.id, destination, ack_header: frame.ack != AckMode::Auto, resume, receipt };
         self.queue(Outbound::Subscribe(Box::new(cmd))).await;
         Ok(Next::Continue)
     }
