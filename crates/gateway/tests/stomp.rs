@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use chat_stomp::{Command, Frame};
-use common::{Client, Stack, WAIT, chat_messages, message_body, test_config};
+use common::{Client, Stack, WAIT, message_body, test_config};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -72,9 +72,7 @@ async fn subprotocol_v12_is_selected_and_origin_is_checked() {
 
 /// Each member device gets `n` MESSAGE events of `conv`, seq strictly increasing.
 async fn expect_messages(c: &mut Client, n: usize) -> Vec<Value> {
-    let got = c.messages(n).await;
-    let msgs: Vec<Value> = chat_messages(&got).into_iter().cloned().collect();
-    assert_eq!(msgs.len(), n, "non-message events: {got:?}");
+    let msgs = c.events("MESSAGE", n).await;
     let seqs: Vec<i64> = msgs.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "not increasing: {seqs:?}");
     msgs
@@ -92,17 +90,22 @@ async fn dm_and_channel_reach_every_device_once_in_order() {
     let mut b1 = stack.client(&b).await;
     let mut c1 = stack.client(&c).await;
 
+    // Deliveries that arrive before a sender's receipts are kept.
+    let mut early: [Vec<Value>; 2] = [Vec::new(), Vec::new()];
     for i in 0..5 {
         let r = a1.send_chat(dm, a.id, &format!("dm-{i}"), &format!("dm {i} héllo")).await;
-        a1.until_receipt(&r).await;
+        early[0].extend(a1.until_receipt(&r).await.iter().filter_map(|f| message_body(f, "/user/queue/messages")));
     }
     for i in 0..5 {
         let r = b1.send_chat(ch, b.id, &format!("ch-{i}"), &format!("channel {i}")).await;
-        b1.until_receipt(&r).await;
+        early[1].extend(b1.until_receipt(&r).await.iter().filter_map(|f| message_body(f, "/user/queue/messages")));
     }
-    // a1 got its DM messages and the channel messages; b1 likewise; c1 only the channel.
-    for client in [&mut a1, &mut a2, &mut b1] {
-        let msgs = client.messages(10).await;
+    // a1, a2 and b1 get the DM and the channel messages; c1 only the channel's.
+    let [early_a1, early_b1] = early;
+    for (client, early) in [(&mut a1, early_a1), (&mut a2, Vec::new()), (&mut b1, early_b1)] {
+        let mut msgs: Vec<Value> = early.into_iter().filter(|m| m["eventType"] == "MESSAGE").collect();
+        let missing = 10 - msgs.len();
+        msgs.extend(client.events("MESSAGE", missing).await);
         let dm_msgs: Vec<_> = msgs.iter().filter(|m| m["conversationId"] == dm.to_string()).collect();
         let ch_msgs: Vec<_> = msgs.iter().filter(|m| m["conversationId"] == ch.to_string()).collect();
         assert_eq!((dm_msgs.len(), ch_msgs.len()), (5, 5));
@@ -110,7 +113,7 @@ async fn dm_and_channel_reach_every_device_once_in_order() {
             let seqs: Vec<i64> = group.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
             assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
         }
-        assert!(client.messages_within(Duration::from_millis(300)).await.is_empty(), "duplicates");
+        assert!(client.events_within("MESSAGE", Duration::from_millis(300)).await.is_empty(), "duplicates");
     }
     let msgs = expect_messages(&mut c1, 5).await;
     let first = &msgs[0];
@@ -120,7 +123,7 @@ async fn dm_and_channel_reach_every_device_once_in_order() {
     assert_eq!(first["conversationMemberIds"].as_array().unwrap().len(), 3);
     assert_eq!(first["type"], "default");
     assert_eq!(first["text"], "channel 0");
-    assert!(c1.messages_within(Duration::from_millis(300)).await.is_empty());
+    assert!(c1.events_within("MESSAGE", Duration::from_millis(300)).await.is_empty());
 }
 
 #[tokio::test]
@@ -157,7 +160,7 @@ async fn receipt_after_commit_with_ack_offset_and_idempotent_retry() {
     let msgs = expect_messages(&mut b1, 1).await;
     assert_eq!(msgs[0]["serverSeq"].as_i64(), Some(seq));
     assert_eq!(msgs[0]["seq"].as_i64(), Some(seq));
-    assert!(b1.messages_within(Duration::from_millis(300)).await.is_empty());
+    assert!(b1.events_within("MESSAGE", Duration::from_millis(300)).await.is_empty());
 }
 
 #[tokio::test]
@@ -174,14 +177,13 @@ async fn typing_reaches_others_not_the_sender() {
     a1.send_json("/app/typing", &json!({"conversationId": ch, "typing": true}), Some(&r)).await;
     a1.until_receipt(&r).await;
     for client in [&mut b1, &mut c1] {
-        let got = client.messages(1).await;
-        assert_eq!(got[0]["eventType"], "TYPING");
+        let got = client.events("TYPING", 1).await;
         assert_eq!(got[0]["userId"], a.id.to_string());
         assert_eq!(got[0]["typing"], true);
         assert!(got[0].get("seq").is_none());
     }
-    assert!(a1.messages_within(Duration::from_millis(300)).await.is_empty());
-    assert!(a2.messages_within(Duration::from_millis(100)).await.is_empty());
+    assert!(a1.events_within("TYPING", Duration::from_millis(300)).await.is_empty());
+    assert!(a2.events_within("TYPING", Duration::from_millis(100)).await.is_empty());
 }
 
 #[tokio::test]
@@ -359,7 +361,7 @@ async fn frames_batched_and_split_across_websocket_messages() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     c.until_receipt("r").await;
-    let got = b1.messages(1).await;
+    let got = b1.events("MESSAGE", 1).await;
     assert_eq!(got[0]["text"], "añ€😀");
 }
 
@@ -457,14 +459,26 @@ async fn slow_consumer_is_closed_while_others_keep_receiving() {
         }));
     }
     let reader = tokio::spawn(async move {
-        let got = fast.messages(total).await;
-        assert_eq!(chat_messages(&got).len(), total);
+        let got = fast.events("MESSAGE", total).await;
+        assert_eq!(got.len(), total);
         fast
     });
     for s in senders {
         s.await.unwrap();
     }
     reader.await.unwrap();
-    // The slow reader was closed (with an ERROR if its socket took it).
-    assert!(slow.wait_closed(Duration::from_secs(30)).await, "slow consumer still open");
+    // The slow reader was closed (with an ERROR if its socket took it) before it got them all.
+    let mut received = 0;
+    let mut error = None;
+    while let Some(f) = slow.next_frame_within(Duration::from_secs(30)).await {
+        if f.command == Command::Error {
+            error = f.header("message").map(str::to_owned);
+        }
+        received += usize::from(message_body(&f, "/user/queue/messages").is_some_and(|m| m["eventType"] == "MESSAGE"));
+    }
+    assert!(slow.closed, "slow consumer still open");
+    assert!(received < total, "the slow consumer got everything ({received})");
+    if let Some(message) = error {
+        assert!(message.contains("slow consumer"), "{message}");
+    }
 }

@@ -22,7 +22,10 @@ impl Session {
         self.version = version;
         self.decoder.set_version(version);
 
-        let token = bearer(connect.authorization.as_deref())
+        // Header names are case-sensitive in STOMP, but clients send `Authorization` too.
+        let authorization =
+            connect.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("authorization")).map(|(_, value)| value);
+        let token = bearer(authorization)
             .or(connect.passcode.as_deref().filter(|p| !p.is_empty()))
             .or(self.peer.query_token.as_deref().filter(|t| !t.is_empty()))
             .map(str::to_owned)

@@ -336,6 +336,26 @@ impl Client {
         out
     }
 
+    /// Collects bodies of `eventType` events from `/user/queue/messages` until `n` arrived
+    /// (other events, e.g. `USER_JOINED` of the test setup, are skipped).
+    pub async fn events(&mut self, event_type: &str, n: usize) -> Vec<Value> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let f = self.next_frame().await;
+            if let Some(v) = message_body(&f, "/user/queue/messages")
+                && v["eventType"] == event_type
+            {
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    /// `eventType` events arriving within `timeout`.
+    pub async fn events_within(&mut self, event_type: &str, timeout: Duration) -> Vec<Value> {
+        self.messages_within(timeout).await.into_iter().filter(|v| v["eventType"] == event_type).collect()
+    }
+
     /// MESSAGE bodies from `/user/queue/messages` arriving within `timeout`.
     pub async fn messages_within(&mut self, timeout: Duration) -> Vec<Value> {
         let deadline = tokio::time::Instant::now() + timeout;
