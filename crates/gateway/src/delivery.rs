@@ -169,6 +169,9 @@ impl Hub {
     }
 }
 
+/// A cached member list and when it was fetched.
+type CachedMembers = (Instant, Arc<Vec<UserId>>);
+
 /// Member lists of conversations, cached for `conversationMemberIds` and typing.
 ///
 /// Concurrency: a `std::sync::Mutex` held only for map access; fetches happen outside it (two
@@ -176,7 +179,7 @@ impl Hub {
 /// after the TTL and are invalidated at once by `USER_JOINED`/`USER_LEFT` events.
 #[derive(Debug)]
 pub(crate) struct MemberCache {
-    map: Mutex<HashMap<ConversationId, (Instant, Arc<Vec<UserId>>)>>,
+    map: Mutex<HashMap<ConversationId, CachedMembers>>,
     ttl: Duration,
 }
 

@@ -29,6 +29,8 @@
 //! * [`json`]: wire JSON models, converted from domain events in one place.
 //! * [`core`]: [`GatewayCore`], what the gateway needs from the core, and [`InProcessCore`].
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod core;
 pub mod delivery;

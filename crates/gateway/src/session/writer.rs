@@ -198,8 +198,8 @@ impl Writer {
                 return true;
             }
             Outbound::Event(ev) => self.deliver_event(&ev).await,
-            Outbound::Ephemeral(body) => self.to_all(SubscribeDestination::Messages, &body),
-            Outbound::Notification(body) => self.to_all(SubscribeDestination::Notifications, &body),
+            Outbound::Ephemeral(body) => self.write_to_all(SubscribeDestination::Messages, &body),
+            Outbound::Notification(body) => self.write_to_all(SubscribeDestination::Notifications, &body),
             Outbound::Subscribe(cmd) => self.subscribe(*cmd).await,
             Outbound::Unsubscribe { id, receipt } => {
                 self.subs.retain(|s| s.id != id);
@@ -231,7 +231,7 @@ impl Writer {
         }
     }
 
-    fn to_all(&mut self, destination: SubscribeDestination, body: &Bytes) {
+    fn write_to_all(&mut self, destination: SubscribeDestination, body: &Bytes) {
         for i in 0..self.subs.len() {
             if self.subs[i].destination == destination {
                 self.write_message(i, body);
@@ -332,7 +332,7 @@ impl Writer {
             }
         }
         let body = serde_json::json!({ "eventType": "RESYNC", "conversationIds": convs });
-        self.to_all(SubscribeDestination::Messages, &Bytes::from(body.to_string()));
+        self.write_to_all(SubscribeDestination::Messages, &Bytes::from(body.to_string()));
     }
 }
 
