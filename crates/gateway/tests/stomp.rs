@@ -5,6 +5,10 @@ mod common;
 use std::time::Duration;
 
 use chat_stomp::{Command, Frame};
+use std::sync::Arc;
+
+use chat_core::service::SendMessage;
+use chat_pipeline::{DeliveryStreams, GatewayDelivery};
 use common::{Client, Stack, WAIT, message_body, test_config};
 use serde_json::{Value, json};
 
@@ -481,4 +485,58 @@ async fn slow_consumer_is_closed_while_others_keep_receiving() {
     if let Some(message) = error {
         assert!(message.contains("slow consumer"), "{message}");
     }
+}
+
+#[tokio::test]
+async fn live_gaps_are_filled_from_the_store_and_duplicates_dropped() {
+    let stack = Stack::start(test_config()).await;
+    let (a, b) = (stack.user("alice").await, stack.user("bob").await);
+    let dm = stack.dm(&a, &b).await;
+    for i in 0..3 {
+        let req = SendMessage {
+            conversation_id: dm,
+            client_msg_id: Some(format!("m{i}")),
+            text: format!("m{i}"),
+            kind: None,
+            thread_root_id: None,
+        };
+        stack.service.send(a.id, req).await.unwrap();
+    }
+    let events = stack.service.events_after(a.id, dm, 0, 100).await.unwrap();
+    let seq_of = |i: usize| events[events.len() - 3 + i].seq;
+    let event = |i: usize| Arc::new(events[events.len() - 3 + i].clone());
+
+    let (addr, streams, gateway) = stack.private_gateway().await;
+    let mut b1 = Client::open(addr, "/ws", None).await.unwrap().0;
+    b1.connect(&[("authorization", &format!("Bearer {}", b.token))]).await;
+    b1.subscribe("m", "/user/queue/messages", &[]).await;
+    let publish = |i: usize| {
+        let streams = streams.clone();
+        let node = gateway.node_id().to_owned();
+        let delivery = GatewayDelivery::Event { event: event(i), recipients: vec![b.id] };
+        async move { streams.publish(&node, vec![delivery]).await.unwrap() }
+    };
+    publish(0).await;
+    let got = b1.events("MESSAGE", 1).await;
+    assert_eq!(got[0]["seq"].as_i64(), Some(seq_of(0)));
+    // The next live event skips one: the gateway fetches it from the store first.
+    publish(2).await;
+    let got = b1.events("MESSAGE", 2).await;
+    let seqs: Vec<i64> = got.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, vec![seq_of(1), seq_of(2)]);
+    // Re-deliveries are dropped.
+    publish(1).await;
+    publish(2).await;
+    assert!(b1.events_within("MESSAGE", Duration::from_millis(300)).await.is_empty());
+}
+
+#[tokio::test]
+async fn graceful_shutdown_closes_sessions() {
+    let stack = Stack::start(test_config()).await;
+    let a = stack.user("alice").await;
+    let mut a1 = stack.client(&a).await;
+    stack.gateway.shutdown().await;
+    assert!(a1.wait_closed(WAIT).await);
+    assert_eq!(stack.gateway.session_count(), 0);
+    assert!(Client::open(stack.addr, "/ws", None).await.is_err());
 }

@@ -13,7 +13,7 @@ use chat_auth::{AuthConfig, Authenticator};
 use chat_core::service::{ChatService, CreateChannel, ServiceConfig};
 use chat_domain::{ConversationId, Limits, Millis, SeqWindow, UserId, Workspace, WorkspaceId};
 use chat_gateway::{Gateway, GatewayConfig, InProcessCore};
-use chat_pipeline::{Pipeline, PipelineConfig};
+use chat_pipeline::{InMemoryRegistry, InProcessStreams, Pipeline, PipelineConfig, StreamsConfig};
 use chat_stomp::{Command, Decoder, Frame, Item, Limits as StompLimits, encode};
 use chat_storage::{SqlStore, Store, UserStore};
 use futures::{SinkExt, StreamExt};
@@ -85,6 +85,23 @@ impl Stack {
             chat_gateway::serve(listener, gw, std::future::pending()).await.expect("serve");
         });
         Stack { addr, service, auth, store, gateway, pipeline, _dir: dir }
+    }
+
+    /// A second gateway on this stack's core whose registry and delivery streams are private
+    /// (not fed by the fanout): the test publishes deliveries itself.
+    pub async fn private_gateway(&self) -> (SocketAddr, Arc<InProcessStreams>, Gateway) {
+        let service = self.service.clone();
+        let core = Arc::new(InProcessCore::new(service, self.auth.clone()));
+        let registry = Arc::new(InMemoryRegistry::new(Duration::from_secs(30)));
+        let streams = Arc::new(InProcessStreams::new(StreamsConfig::default()));
+        let gateway = Gateway::new(test_config(), core, registry, streams.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let gw = gateway.clone();
+        tokio::spawn(async move {
+            chat_gateway::serve(listener, gw, std::future::pending()).await.expect("serve");
+        });
+        (addr, streams, gateway)
     }
 
     /// Registers and logs in a user.
