@@ -540,3 +540,28 @@ async fn graceful_shutdown_closes_sessions() {
     assert_eq!(stack.gateway.session_count(), 0);
     assert!(Client::open(stack.addr, "/ws", None).await.is_err());
 }
+
+#[tokio::test]
+async fn send_rate_and_sessions_per_user_are_limited() {
+    let cfg =
+        chat_gateway::GatewayConfig { send_rate_per_sec: 1, send_burst: 2, max_sessions_per_user: 2, ..test_config() };
+    let stack = Stack::start(cfg).await;
+    let (a, b) = (stack.user("alice").await, stack.user("bob").await);
+    let dm = stack.dm(&a, &b).await;
+    let mut a1 = stack.client(&a).await;
+    for i in 0..2 {
+        let r = a1.send_chat(dm, a.id, &format!("m{i}"), "hi").await;
+        a1.until_receipt(&r).await;
+    }
+    a1.send_chat(dm, a.id, "m3", "hi").await;
+    assert!(a1.until_error().await.header("message").unwrap().contains("send rate"));
+    assert!(a1.wait_closed(WAIT).await);
+    assert_eq!(stack.message_count(&a, dm).await, 2);
+
+    let _b1 = stack.client(&b).await;
+    let _b2 = stack.client(&b).await;
+    let mut b3 = stack.ws("/ws").await;
+    let f = b3.connect_raw(&[("authorization", &format!("Bearer {}", b.token))]).await;
+    assert_eq!(f.command, Command::Error);
+    assert!(f.header("message").unwrap().contains("max_sessions_per_user"));
+}
