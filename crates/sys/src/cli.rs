@@ -34,12 +34,16 @@ pub struct CommonArgs {
     /// REST API port (default 8081; 0 picks a free port).
     #[arg(long, global = true)]
     pub http_port: Option<u16>,
+    /// WebSocket/STOMP gateway port (default 8082; 0 picks a free port).
+    #[arg(long, global = true)]
+    pub ws_port: Option<u16>,
 }
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run every role in one process on embedded defaults (SQLite under --data-dir).
+    /// Run every role in one process on embedded defaults: REST API, STOMP gateway, outbox
+    /// relay and fanout, with SQLite under --data-dir.
     Serve,
     /// Apply database migrations and exit.
     Migrate,
@@ -75,6 +79,7 @@ pub fn main(cli: Cli) -> ExitCode {
         data_dir: cli.common.data_dir.clone(),
         database_url: cli.common.database_url.clone(),
         http_port: cli.common.http_port,
+        ws_port: cli.common.ws_port,
     };
     let config = match config::load(cli.common.config.as_deref(), &env, &overrides) {
         Ok(c) => c,

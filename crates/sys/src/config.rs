@@ -21,8 +21,13 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Database connection.
     pub database: DatabaseConfig,
-    /// The REST API listener.
-    pub http: HttpConfig,
+    /// The REST API listener (default port 8081).
+    pub http: ListenConfig,
+    /// The WebSocket/STOMP gateway listener (default port 8082).
+    pub ws: ListenConfig,
+    /// Gateway behaviour: node id, origins, STOMP limits, heart-beats (see
+    /// `chat_gateway::GatewayConfig`).
+    pub gateway: chat_gateway::GatewayConfig,
     /// Tokens, keys and password hashing (see `chat_auth::AuthConfig`).
     pub auth: chat_auth::AuthConfig,
     /// Input limits (see `chat_domain::Limits`).
@@ -39,7 +44,9 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("data"),
             database: DatabaseConfig::default(),
-            http: HttpConfig::default(),
+            http: ListenConfig::rest(),
+            ws: ListenConfig::gateway(),
+            gateway: chat_gateway::GatewayConfig::default(),
             auth: chat_auth::AuthConfig::default(),
             limits: chat_domain::Limits::default(),
             service: ServiceSettings::default(),
@@ -57,19 +64,30 @@ pub struct DatabaseConfig {
     pub url: Option<String>,
 }
 
-/// REST listener settings.
+/// A TCP listener. Missing fields keep the listener's default.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct HttpConfig {
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
     /// Address to bind. Default `0.0.0.0`.
+    #[serde(default = "unspecified")]
     pub bind: IpAddr,
-    /// TCP port; 0 picks a free one. Default 8081 (the seed's core port).
+    /// TCP port; 0 picks a free one. Defaults: REST 8081, gateway 8082 (the seed's ports).
     pub port: u16,
 }
 
-impl Default for HttpConfig {
-    fn default() -> Self {
-        HttpConfig { bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED), port: 8081 }
+fn unspecified() -> IpAddr {
+    IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+}
+
+impl ListenConfig {
+    /// The REST default: `0.0.0.0:8081`.
+    pub fn rest() -> Self {
+        ListenConfig { bind: unspecified(), port: 8081 }
+    }
+
+    /// The gateway default: `0.0.0.0:8082`.
+    pub fn gateway() -> Self {
+        ListenConfig { bind: unspecified(), port: 8082 }
     }
 }
 
@@ -109,6 +127,8 @@ pub struct Overrides {
     pub database_url: Option<String>,
     /// `--http-port`.
     pub http_port: Option<u16>,
+    /// `--ws-port`.
+    pub ws_port: Option<u16>,
 }
 
 /// Builds the layered configuration.
@@ -152,12 +172,15 @@ pub fn load(file: Option<&Path>, env: &[(String, String)], overrides: &Overrides
     if let Some(p) = overrides.http_port {
         fig = fig.merge(("http.port", p));
     }
+    if let Some(p) = overrides.ws_port {
+        fig = fig.merge(("ws.port", p));
+    }
     fig.extract::<Config>().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
 }
 
 /// The top-level keys of [`Config`]: a `CHAT_` variable whose first segment is not one of
 /// these is not configuration and is ignored.
-const TOP_LEVEL_KEYS: &[&str] = &["data_dir", "database", "http", "auth", "limits", "service", "log"];
+const TOP_LEVEL_KEYS: &[&str] = &["data_dir", "database", "http", "ws", "gateway", "auth", "limits", "service", "log"];
 
 /// Variables with the `CHAT_` prefix that are not configuration keys (test harness and
 /// flag fallbacks), ignored by the environment layer.
@@ -213,7 +236,7 @@ mod tests {
     #[test]
     fn defaults_are_embedded_sqlite_on_8081() {
         let c = load(None, &[], &Overrides::default()).unwrap();
-        assert_eq!(c.http.port, 8081);
+        assert_eq!((c.http.port, c.ws.port), (8081, 8082));
         assert!(c.database_url().starts_with("sqlite://"));
         assert!(c.database_url().contains("chat.db"));
     }

@@ -1,14 +1,24 @@
 //! `chat-sys serve`: every role in one process on embedded defaults.
+//!
+//! Wiring: store → authenticator → core service → in-process pipeline (outbox relay, event
+//! log, fanout, connection registry, delivery streams) → gateway. Shutdown order: stop
+//! accepting (REST and WebSocket), let sessions flush and close, drain the pipeline, close
+//! the store.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use axum::routing::get;
 use chat_domain::{Millis, Workspace, WorkspaceId};
 use chat_storage::{SqlStore, Store};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, ListenConfig};
 
 /// Opens the configured database (creating `data_dir` for SQLite) and applies migrations.
 ///
@@ -25,13 +35,35 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
     Ok(store)
 }
 
-/// Runs the REST API (and, as they land, the other roles) until `shutdown` completes, then
-/// drains in-flight requests.
+/// Addresses a running server actually listens on (ports may have been 0).
+#[derive(Clone, Copy, Debug)]
+pub struct BoundAddrs {
+    /// REST API.
+    pub http: SocketAddr,
+    /// WebSocket/STOMP gateway.
+    pub ws: SocketAddr,
+}
+
+/// Runs every role until `shutdown` completes, then drains.
 ///
 /// # Errors
-/// Startup failures (database, key material, port in use).
+/// Startup failures (database, key material, port in use) or a listener failing.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    let store: Arc<dyn Store> = Arc::new(open_store(&config).await?);
+    run_with(config, shutdown, |_| {}).await
+}
+
+/// [`run`], calling `on_bound` once both listeners are bound (tests learn the ports).
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_bound: impl FnOnce(BoundAddrs),
+) -> anyhow::Result<()> {
+    let metrics = install_metrics();
+    let sql = Arc::new(open_store(&config).await?);
+    let store: Arc<dyn Store> = sql.clone();
     store
         .ensure_workspace(&Workspace { id: WorkspaceId::DEFAULT, name: "default".into(), created_at: Millis::now() })
         .await
@@ -47,12 +79,58 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
             writers: config.service.writers,
         },
     );
+    let pipeline = chat_pipeline::Pipeline::in_process(
+        store.clone(),
+        service.commit_notify(),
+        chat_pipeline::PipelineConfig::default(),
+    );
+    let core = Arc::new(chat_gateway::InProcessCore::new(service.clone(), auth.clone()));
+    let gateway = chat_gateway::Gateway::new(config.gateway.clone(), core, pipeline.registry(), pipeline.streams());
+
+    let http_listener = bind(&config.http, "REST").await?;
+    let ws_listener = bind(&config.ws, "gateway").await?;
+    let bound = BoundAddrs { http: http_listener.local_addr()?, ws: ws_listener.local_addr()? };
+    tracing::info!(rest = %bound.http, gateway = %bound.ws, node = gateway.node_id(), "chat-sys serving");
+    on_bound(bound);
+
     let state = chat_core::rest::AppState::new(service, auth);
-    let addr = SocketAddr::new(config.http.bind, config.http.port);
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding REST on {addr}"))?;
-    tracing::info!(addr = %listener.local_addr()?, "REST API listening");
-    chat_core::rest::serve(listener, state, shutdown).await.context("REST server")?;
+    let stop = CancellationToken::new();
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            shutdown.await;
+            stop.cancel();
+        }
+    });
+    let app = chat_core::rest::router(state).route("/metrics", get(move || std::future::ready(metrics.render())));
+    let rest = axum::serve(http_listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let ws = chat_gateway::serve(ws_listener, gateway, stop.cancelled_owned());
+    let (rest_result, ws_result) = tokio::join!(rest, ws);
+    pipeline.shutdown(Duration::from_secs(5)).await;
+    sql.close().await;
+    rest_result.context("REST server")?;
+    ws_result.context("gateway server")?;
     Ok(())
+}
+
+async fn bind(listen: &ListenConfig, what: &str) -> anyhow::Result<TcpListener> {
+    let addr = SocketAddr::new(listen.bind, listen.port);
+    TcpListener::bind(addr).await.with_context(|| format!("binding the {what} listener on {addr}"))
+}
+
+/// Installs the process-wide Prometheus recorder (once) and returns its handle.
+fn install_metrics() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // A second recorder (tests running several servers) is not an error: the first one
+            // keeps recording for the whole process.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
 }
 
 /// Registers an OAuth2 client.
