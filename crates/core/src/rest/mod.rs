@@ -13,6 +13,8 @@ pub mod health;
 pub mod messages;
 pub mod model;
 mod openapi_doc;
+mod openapi_links;
+mod openapi_refine;
 pub mod problem;
 pub mod users;
 
@@ -77,7 +79,9 @@ fn api_router() -> OpenApiRouter<AppState> {
 }
 
 /// The OpenAPI 3.1 document of the REST API, generated from the handlers; every operation
-/// lists its success and error responses (errors with the `Problem` schema).
+/// lists its success and error responses (errors with the `Problem` schema), the schemas
+/// state what the server validates, and response links lead from created resources to the
+/// operations that take their ids.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
     DOC.get_or_init(|| openapi_doc::finish(api_router().into_openapi())).clone()

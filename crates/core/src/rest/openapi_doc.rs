@@ -1,6 +1,7 @@
 //! The OpenAPI document's frame (info, security scheme, shared schemas) and the
 //! completion step that documents every operation's error responses with the `Problem`
-//! schema.
+//! schema, refines the schemas ([`super::openapi_refine`]) and adds the response links
+//! ([`super::openapi_links`]).
 
 use utoipa::OpenApi;
 use utoipa::openapi::header::HeaderBuilder;
@@ -125,8 +126,11 @@ fn error_statuses(path: &str, method: &str, op: &Operation) -> Vec<u16> {
     s
 }
 
-/// Adds the problem responses to every operation (keeping those the handler declared).
+/// Adds the problem responses to every operation (keeping those the handler declared), the
+/// schema refinements and the response links.
 pub(super) fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    super::openapi_refine::apply(&mut doc);
+    super::openapi_links::add(&mut doc);
     for (path, item) in doc.paths.paths.iter_mut() {
         let ops = [
             ("get", &mut item.get),

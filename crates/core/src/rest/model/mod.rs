@@ -4,6 +4,7 @@
 //! requests in [`request`], authentication shapes in [`auth`]).
 
 pub mod auth;
+pub mod json_int;
 pub mod request;
 
 use chat_domain::event::EventPayload;
@@ -102,7 +103,9 @@ pub struct SettingsDto {
     pub allow_pins: bool,
     /// Members may reply in threads.
     pub allow_thread: bool,
-    /// Minimum seconds between two messages of one member; 0 disables slow mode.
+    /// Minimum seconds between two messages of one member, 0..=86,400; 0 disables slow mode.
+    #[serde(deserialize_with = "json_int::integer")]
+    #[schema(minimum = 0, maximum = 86_400)]
     pub slow_mode_seconds: i64,
 }
 

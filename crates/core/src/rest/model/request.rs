@@ -16,15 +16,15 @@ pub const DEFAULT_LIMIT: i64 = 50;
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisterRequest {
-    /// Login name: 3..=32 chars of `[a-z0-9_.-]` (lowercased).
-    #[schema(pattern = "^[A-Za-z0-9_.-]{3,32}$")]
+    /// Login name: 3..=32 chars of `[a-z0-9_.-]` (ASCII letters are lowercased).
+    #[schema(pattern = "^[A-Za-z0-9_.-]{3,32}$", min_length = 3, max_length = 32)]
     pub username: String,
-    /// Password, 8..=256 bytes.
+    /// Password, 8..=256 bytes (UTF-8; the schema's lengths count characters, exact for ASCII).
     #[schema(min_length = 8, max_length = 256)]
     pub password: String,
-    /// Display name (defaults to the username), at most 64 characters.
+    /// Display name (defaults to the username when absent or blank): at most 64 characters
+    /// once trimmed (the pattern).
     #[serde(default)]
-    #[schema(max_length = 64)]
     pub display_name: Option<String>,
 }
 
@@ -55,9 +55,9 @@ pub struct CreateConversationRequest {
     /// `CHANNEL`, `DM` (memberIds: exactly the other user) or `GROUP_DM` (memberIds: the others).
     #[serde(rename = "type")]
     pub kind: ConversationType,
-    /// Channel name (channels only; required there), at most 80 bytes.
+    /// Channel name (channels only; required there): not blank, stored trimmed, at most 80
+    /// bytes and no control characters once trimmed (the pattern of the `CHANNEL` variant).
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 80)]
     pub name: Option<String>,
     /// Channel topic, at most 1,024 bytes.
     #[serde(default)]
@@ -91,11 +91,13 @@ impl CreateConversationRequest {
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PatchConversationRequest {
-    /// New name.
+    /// New name (channels and group DMs): as on creation, not blank, stored trimmed, at most 80
+    /// bytes and no control characters once trimmed.
     #[serde(default)]
     pub name: Option<String>,
-    /// New topic.
+    /// New topic, at most 1,024 bytes.
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub topic: Option<String>,
     /// New privacy.
     #[serde(default)]
@@ -128,7 +130,7 @@ pub struct AddMemberRequest {
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SendMessageRequest {
-    /// Text: not blank, at most 16,384 bytes (default limit).
+    /// Text: not blank (the pattern), at most 16,384 bytes (default limit).
     #[schema(min_length = 1, max_length = 16384)]
     pub text: String,
     /// Idempotency key (1..=128 bytes): a retry with the same key returns the original
@@ -139,7 +141,7 @@ pub struct SendMessageRequest {
     /// Thread root, to reply in a thread.
     #[serde(default)]
     pub thread_root_id: Option<Uuid>,
-    /// Client-defined type, 1..=64 bytes (default `default`).
+    /// Client-defined type, 1..=64 bytes without control characters (default `default`).
     #[serde(default, rename = "type")]
     #[schema(min_length = 1, max_length = 64)]
     pub kind: Option<String>,
@@ -162,7 +164,7 @@ impl SendMessageRequest {
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EditMessageRequest {
-    /// New text: not blank, at most 16,384 bytes (default limit).
+    /// New text: not blank (the pattern), at most 16,384 bytes (default limit).
     #[schema(min_length = 1, max_length = 16384)]
     pub text: String,
 }
@@ -172,12 +174,12 @@ pub struct EditMessageRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AckRequest {
     /// Highest seq delivered to this device.
-    #[serde(default)]
-    #[schema(minimum = 0)]
+    #[serde(default, deserialize_with = "super::json_int::optional_integer")]
+    #[schema(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     pub delivered_seq: Option<i64>,
     /// Highest seq the user has seen.
-    #[serde(default)]
-    #[schema(minimum = 0)]
+    #[serde(default, deserialize_with = "super::json_int::optional_integer")]
+    #[schema(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     pub seen_seq: Option<i64>,
 }
 
@@ -186,8 +188,9 @@ pub struct AckRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct UserSearchQuery {
-    /// Username prefix.
+    /// Username prefix, at most 32 bytes.
     #[serde(default)]
+    #[param(max_length = 32)]
     pub prefix: String,
     /// Maximum results, 1..=500 (default 50).
     #[serde(default)]
@@ -202,11 +205,11 @@ pub struct UserSearchQuery {
 pub struct MessagesQuery {
     /// Exclusive lower bound.
     #[serde(default)]
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     pub after_seq: Option<i64>,
     /// Exclusive upper bound.
     #[serde(default)]
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     pub before_seq: Option<i64>,
     /// Maximum items, 1..=500 (default 50). Without `afterSeq` the newest of the window are
     /// returned.
@@ -228,7 +231,7 @@ impl From<&MessagesQuery> for SeqWindow {
 pub struct AfterSeqQuery {
     /// Exclusive lower bound (default 0: from the start).
     #[serde(default)]
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     pub after_seq: Option<i64>,
     /// Maximum items, 1..=500 (default 50).
     #[serde(default)]
