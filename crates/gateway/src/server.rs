@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
 
-use crate::session::{Peer, Session};
+use crate::session::{Peer, Session, Transport};
 use crate::{Gateway, Shared};
 
 /// Subprotocols in order of preference.
@@ -98,7 +98,7 @@ async fn upgrade(
     let session_shared = shared.clone();
     ws.on_upgrade(move |socket| async move {
         let tracker = session_shared.tasks.clone();
-        tracker.track_future(Session::serve(session_shared, socket, peer)).await;
+        tracker.track_future(Session::serve(session_shared, Transport::websocket(socket), peer)).await;
     })
 }
 

@@ -1,13 +1,18 @@
-//! One STOMP session over one WebSocket: the connection state machine.
+//! One STOMP session over one connection: the connection state machine.
+//!
+//! The session does not know its transport: it reads a [`Transport`]'s inbound stream (each
+//! item one WebSocket-message equivalent of STOMP bytes: a WebSocket text or binary message,
+//! or one string of a SockJS message array) and writes coalesced STOMP bytes to its outbound
+//! sink (one WebSocket message, or one SockJS message). [`Transport::websocket`] adapts a
+//! raw WebSocket; `crate::sockjs` adapts SockJS sessions.
 //!
 //! Two tasks per connection:
-//! * the reader (this module, [`Session::run`]): reads WebSocket messages (text and binary
-//!   both carry STOMP bytes), feeds them to the incremental decoder (so several frames per
-//!   message and frames split across messages both work), and executes client commands one
-//!   at a time, in order (one file per command: [`connect`], [`send`], [`subscribe`],
-//!   [`ack`], [`transaction`], [`disconnect`]);
-//! * the writer ([`writer::Writer`]): the only sender on the socket, fed through one bounded
-//!   queue (see [`crate::delivery`]).
+//! * the reader (this module, [`Session::serve`]): reads inbound messages, feeds them to the
+//!   incremental decoder (so several frames per message and frames split across messages
+//!   both work), and executes client commands one at a time, in order (one file per command:
+//!   [`connect`], [`send`], [`subscribe`], [`ack`], [`transaction`], [`disconnect`]);
+//! * the writer ([`writer::Writer`]): the only sender on the transport, fed through one
+//!   bounded queue (see [`crate::delivery`]).
 //!
 //! Every protocol, limit or authorization failure is an ERROR frame (`message` names the
 //! problem, `receipt-id` echoes the offending frame's receipt) followed by a close (STOMP
@@ -27,12 +32,12 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use bytes::{Bytes, BytesMut};
 use chat_domain::Millis;
 use chat_stomp::{ClientFrame, Decoder, Frame, Item, ParseOptions, SendFrame, Version, encode_for_version, server};
-use futures::StreamExt;
-use futures::stream::SplitStream;
+use futures::stream::BoxStream;
+use futures::{Sink, SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -52,6 +57,48 @@ pub(crate) struct Peer {
     pub user_agent: Option<String>,
     /// `?token=` from the handshake query (seed); never logged.
     pub query_token: Option<String>,
+}
+
+/// The outbound half of a transport: each item is one write of coalesced STOMP bytes; an
+/// error means the client is gone.
+pub(crate) type OutboundSink = std::pin::Pin<Box<dyn Sink<Bytes, Error = ()> + Send>>;
+
+/// What carries one STOMP session.
+pub(crate) struct Transport {
+    /// Inbound messages, each one WebSocket-message equivalent of STOMP bytes; the end of
+    /// the stream means the client is gone.
+    pub inbound: BoxStream<'static, Bytes>,
+    /// Outbound writes; closed when the session ends.
+    pub outbound: OutboundSink,
+}
+
+impl Transport {
+    /// A raw WebSocket: text and binary messages both carry STOMP bytes; writes are text
+    /// messages when valid UTF-8 (the norm: UTF-8 headers and JSON bodies), else binary.
+    pub fn websocket(socket: WebSocket) -> Transport {
+        let (sink, stream) = socket.split();
+        let inbound = futures::stream::unfold(stream, |mut stream| async move {
+            loop {
+                match stream.next().await {
+                    Some(Ok(Message::Text(t))) => return Some((Bytes::from(t), stream)),
+                    Some(Ok(Message::Binary(b))) => return Some((b, stream)),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return None,
+                }
+            }
+        })
+        .boxed();
+        let outbound = sink
+            .with(|bytes: Bytes| {
+                let msg = match Utf8Bytes::try_from(bytes.clone()) {
+                    Ok(text) => Message::Text(text),
+                    Err(_) => Message::Binary(bytes),
+                };
+                futures::future::ready(Ok::<_, axum::Error>(msg))
+            })
+            .sink_map_err(|_| ());
+        Transport { inbound, outbound: Box::pin(outbound) }
+    }
 }
 
 /// An ERROR frame to send before closing.
@@ -124,9 +171,9 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    /// Serves one upgraded WebSocket until it closes.
-    pub async fn serve(shared: Arc<Shared>, socket: WebSocket, peer: Peer) {
-        let (sink, stream) = socket.split();
+    /// Serves one STOMP session over `transport` until it closes.
+    pub async fn serve(shared: Arc<Shared>, transport: Transport, peer: Peer) {
+        let Transport { inbound: stream, outbound: sink } = transport;
         let (tx, rx) = mpsc::channel(shared.cfg.outbound_queue_len.max(1));
         let id: Arc<str> = uuid::Uuid::now_v7().to_string().into();
         let handle = ConnHandle {
@@ -171,7 +218,7 @@ impl Session {
 
     /// Reads until the session ends; `true` when a Close was queued for the writer (flush
     /// it), `false` when the connection was lost or stopped.
-    async fn read_loop(&mut self, mut stream: SplitStream<WebSocket>) -> bool {
+    async fn read_loop(&mut self, mut stream: BoxStream<'static, Bytes>) -> bool {
         let connect_deadline = Instant::now() + self.shared.cfg.connect_timeout();
         let touch_every = Duration::from_millis(self.shared.cfg.registry_touch_interval_ms.max(100));
         let mut touch = tokio::time::interval_at(Instant::now() + touch_every, touch_every);
@@ -202,13 +249,7 @@ impl Session {
                 }
                 msg = stream.next() => msg,
             };
-            let data = match msg {
-                None | Some(Err(_)) => return false,
-                Some(Ok(Message::Text(t))) => Bytes::from(t),
-                Some(Ok(Message::Binary(b))) => b,
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                Some(Ok(Message::Close(_))) => return false,
-            };
+            let Some(data) = msg else { return false };
             match self.feed(&data).await {
                 Ok(Next::Continue) => {}
                 Ok(Next::Close) => return true,

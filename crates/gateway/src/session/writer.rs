@@ -2,8 +2,8 @@
 //!
 //! All of a connection's outbound work runs here, in queue order, so replies and deliveries
 //! never overtake each other. Per wakeup it drains everything queued (up to
-//! [`crate::GatewayConfig::max_coalesce_bytes`]) and writes it as ONE WebSocket message
-//! (several STOMP frames per message), sends heart-beats when nothing else was written within
+//! [`crate::GatewayConfig::max_coalesce_bytes`]) and writes it as ONE transport message
+//! (several STOMP frames per message: one WebSocket message, one SockJS message), sends heart-beats when nothing else was written within
 //! the negotiated interval, and keeps each `/user/queue/messages` subscription gap-free and
 //! duplicate-free:
 //!
@@ -17,18 +17,17 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use bytes::{Bytes, BytesMut};
 use chat_domain::{ConversationId, UserId};
 use chat_stomp::{Version, encode_for_version, encode_heartbeat, server};
 use futures::SinkExt;
-use futures::stream::SplitSink;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::Shared;
 use crate::delivery::{ConnHandle, Outbound, RenderedEvent, SubscribeCmd, render};
 use crate::destinations::SubscribeDestination;
+use crate::session::OutboundSink;
 
 /// One subscription as the writer tracks it.
 struct Sub {
@@ -51,7 +50,7 @@ enum End {
 pub(crate) struct Writer {
     shared: Arc<Shared>,
     handle: ConnHandle,
-    sink: SplitSink<WebSocket, Message>,
+    sink: OutboundSink,
     rx: mpsc::Receiver<Outbound>,
     version: Version,
     user: Option<UserId>,
@@ -68,7 +67,7 @@ impl Writer {
     pub fn new(
         shared: Arc<Shared>,
         handle: ConnHandle,
-        sink: SplitSink<WebSocket, Message>,
+        sink: OutboundSink,
         rx: mpsc::Receiver<Outbound>,
     ) -> Self {
         Writer {
@@ -156,7 +155,7 @@ impl Writer {
         }
     }
 
-    /// Writes the buffered frames as one WebSocket message (text when valid UTF-8).
+    /// Writes the buffered frames as one transport message.
     async fn flush(&mut self) -> bool {
         if self.buf.is_empty() {
             return true;
@@ -165,13 +164,8 @@ impl Writer {
         if self.buf.capacity() > 64 * 1024 {
             self.buf = BytesMut::new();
         }
-        // Frames are built from UTF-8 headers and JSON bodies, so text is the norm.
-        let msg = match Utf8Bytes::try_from(bytes.clone()) {
-            Ok(text) => Message::Text(text),
-            Err(_) => Message::Binary(bytes),
-        };
         self.last_write = Instant::now();
-        self.sink.send(msg).await.is_ok()
+        self.sink.send(bytes).await.is_ok()
     }
 
     /// Flushes when the buffer grew past the coalescing limit (long replays).
