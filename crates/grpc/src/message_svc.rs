@@ -1,0 +1,175 @@
+//! `message.v1.MessageService`: `CreateMessage` and `StreamCreateMessages` (here) and
+//! `StreamAckOffsets` (in [`crate::acks`]).
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chat_auth::Principal;
+use chat_core::service::{SendMessage, SendOutcome};
+use chat_domain::{Millis, UserId};
+use futures::future::BoxFuture;
+use futures::stream::FuturesOrdered;
+use futures::{FutureExt as _, Stream, StreamExt as _};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::Shared;
+use crate::authn::{acting_user, parse_id};
+use crate::convert::{message, timestamp};
+use crate::error::{domain_status, retry_after_ms};
+use crate::pb::message::v1::message_service_server::MessageService;
+use crate::pb::message::v1::{AckOffset, CreateMessageRequest, CreateMessageResponse};
+
+/// The `MessageService` implementation.
+pub(crate) struct MessageApi(pub(crate) Arc<Shared>);
+
+/// Validates a create request into the acting user and the service input. The idempotency
+/// key is `client_msg_id`, else (seed clients) `message.message_id`.
+fn send_input(p: &Principal, req: CreateMessageRequest) -> Result<(UserId, SendMessage), Status> {
+    let m = req.message.ok_or_else(|| Status::invalid_argument("message is required"))?;
+    let actor = acting_user(p, "message.user_id", &m.user_id)?;
+    if m.conversation_id.trim().is_empty() {
+        return Err(Status::invalid_argument("message.conversation_id is required"));
+    }
+    let conversation_id = parse_id("message.conversation_id", &m.conversation_id)?;
+    let thread_root_id = match m.thread_root_id.trim() {
+        "" => None,
+        t => Some(parse_id("message.thread_root_id", t)?),
+    };
+    let client_msg_id = [req.client_msg_id, m.message_id].into_iter().find(|k| !k.is_empty());
+    let kind = Some(m.r#type).filter(|k| !k.is_empty());
+    Ok((actor, SendMessage { conversation_id, client_msg_id, text: m.text, kind, thread_root_id }))
+}
+
+/// Sends through the service (group commit) and builds the response after the commit.
+async fn create(shared: &Shared, actor: UserId, req: SendMessage) -> Result<CreateMessageResponse, Status> {
+    let requested_key = req.client_msg_id.clone();
+    let outcome = shared.service.send(actor, req).await.map_err(domain_status)?;
+    let status = match &outcome {
+        SendOutcome::Created { .. } => "PERSISTED",
+        SendOutcome::Duplicate { .. } => "DUPLICATE",
+    };
+    let m = outcome.message();
+    let ack = AckOffset {
+        conversation_id: m.conversation_id.to_string(),
+        user_id: actor.to_string(),
+        acked_seq: m.server_seq,
+        status: status.into(),
+        client_msg_id: m.client_msg_id.clone().or(requested_key).unwrap_or_default(),
+        acked_at: Some(timestamp(Millis::now())),
+    };
+    Ok(CreateMessageResponse { message: Some(message(m)), ack_offset: Some(ack), success: true, ..Default::default() })
+}
+
+/// The in-stream answer to a refused request.
+fn refused(index: i64, status: &Status) -> CreateMessageResponse {
+    CreateMessageResponse {
+        success: false,
+        error_code: status.code() as i32,
+        error_message: status.message().to_owned(),
+        retry_after_ms: retry_after_ms(status),
+        request_index: index,
+        ..Default::default()
+    }
+}
+
+/// Answers one stream request: validation errors at once, sends on their own task (so they
+/// progress while earlier responses wait for the client) and join the group commit.
+fn answer(shared: &Arc<Shared>, p: &Principal, index: i64, req: CreateMessageRequest) -> BoxFuture<'static, CreateMessageResponse> {
+    let (actor, input) = match send_input(p, req) {
+        Ok(x) => x,
+        Err(status) => return futures::future::ready(refused(index, &status)).boxed(),
+    };
+    let shared2 = shared.clone();
+    let task = tokio::spawn(async move { create(&shared2, actor, input).await });
+    async move {
+        match task.await {
+            Ok(Ok(mut resp)) => {
+                resp.request_index = index;
+                resp
+            }
+            Ok(Err(status)) => refused(index, &status),
+            Err(e) => refused(index, &domain_status(chat_domain::DomainError::Internal(format!("send task: {e}")))),
+        }
+    }
+    .boxed()
+}
+
+/// Drives one `StreamCreateMessages` call: reads requests while fewer than `window` are
+/// unanswered, answers strictly in request order, and stops reading while the client does
+/// not take responses (`tx` is bounded).
+async fn pump(
+    shared: Arc<Shared>,
+    p: Principal,
+    mut input: Streaming<CreateMessageRequest>,
+    tx: mpsc::Sender<Result<CreateMessageResponse, Status>>,
+) {
+    let window = shared.cfg.stream_window;
+    let mut pending: FuturesOrdered<BoxFuture<'static, CreateMessageResponse>> = FuturesOrdered::new();
+    let mut index = 0i64;
+    let mut input_open = true;
+    let mut input_error = None;
+    loop {
+        tokio::select! {
+            biased;
+            Some(resp) = pending.next(), if !pending.is_empty() => {
+                if tx.send(Ok(resp)).await.is_err() {
+                    return; // the client went away; committed sends stay committed (idempotent)
+                }
+            }
+            msg = input.message(), if input_open && pending.len() < window => match msg {
+                Ok(Some(req)) => {
+                    pending.push_back(answer(&shared, &p, index, req));
+                    index += 1;
+                }
+                Ok(None) => input_open = false,
+                Err(status) => {
+                    input_open = false;
+                    input_error = Some(status);
+                }
+            },
+            else => break,
+        }
+    }
+    if let Some(status) = input_error {
+        let _ = tx.send(Err(status)).await;
+    }
+}
+
+type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl MessageService for MessageApi {
+    async fn create_message(
+        &self,
+        req: Request<CreateMessageRequest>,
+    ) -> Result<Response<CreateMessageResponse>, Status> {
+        let p = self.0.authenticate(req.metadata())?;
+        let (actor, input) = send_input(&p, req.into_inner())?;
+        Ok(Response::new(create(&self.0, actor, input).await?))
+    }
+
+    type StreamCreateMessagesStream = ResponseStream<CreateMessageResponse>;
+
+    async fn stream_create_messages(
+        &self,
+        req: Request<Streaming<CreateMessageRequest>>,
+    ) -> Result<Response<Self::StreamCreateMessagesStream>, Status> {
+        let p = self.0.authenticate(req.metadata())?;
+        let (tx, rx) = mpsc::channel(self.0.cfg.stream_buffer);
+        tokio::spawn(pump(self.0.clone(), p, req.into_inner(), tx));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    type StreamAckOffsetsStream = ResponseStream<AckOffset>;
+
+    async fn stream_ack_offsets(
+        &self,
+        req: Request<Streaming<AckOffset>>,
+    ) -> Result<Response<Self::StreamAckOffsetsStream>, Status> {
+        let p = self.0.authenticate(req.metadata())?;
+        let rx = crate::acks::start(self.0.clone(), p, req.into_inner());
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
