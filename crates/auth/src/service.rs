@@ -128,6 +128,17 @@ impl Authenticator {
             Some(d) if d.chars().count() > 64 => {
                 return Err(DomainError::invalid("displayName", "at most 64 characters"));
             }
+            // Control characters (U+0000 among them) and bidi overrides/isolates, which can
+            // make one name look like another (RFC 8264 section 9.5 on confusable names).
+            Some(d)
+                if d.chars()
+                    .any(|c| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')) =>
+            {
+                return Err(DomainError::invalid(
+                    "displayName",
+                    "must not contain control or bidi override characters",
+                ));
+            }
             Some(d) => d.to_owned(),
             None => username.clone(),
         };

@@ -279,6 +279,18 @@ async fn slow_mode_rate_limits_members_not_owners() {
 }
 
 #[tokio::test]
+async fn the_last_owner_cannot_leave_a_channel_with_members() {
+    let env = env().await;
+    let (alice, bob) = (env.user("alice").await, env.user("bob").await);
+    let conv = env.channel_with(alice, false, None, &[bob]).await;
+    assert!(matches!(env.svc.leave(alice, conv).await, Err(DomainError::Conflict(_))));
+    assert_eq!(env.svc.members(alice, conv).await.unwrap().len(), 2, "nothing changed");
+    // Once alone, the owner may leave.
+    env.svc.remove_member(alice, conv, bob).await.unwrap();
+    env.svc.leave(alice, conv).await.unwrap();
+}
+
+#[tokio::test]
 async fn slow_mode_answers_a_retry_with_its_original() {
     let env = env().await;
     let (alice, bob) = (env.user("alice").await, env.user("bob").await);

@@ -82,6 +82,32 @@ async fn a_failed_batch_fails_every_caller_and_stores_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_refused_send_does_not_fail_the_rest_of_its_batch() {
+    let (_dir, _store, svc) = setup().await;
+    let alice = user(&svc, "alice").await;
+    let conv = svc.create_channel(alice, CreateChannel { name: "g".into(), ..Default::default() }).await.unwrap().id;
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let svc = svc.clone();
+        let text = if i == 30 { "poison".to_string() } else { format!("fine {i}") };
+        tasks.push(tokio::spawn(async move { (i, svc.send(alice, msg(conv, &text)).await) }));
+    }
+    let mut stored = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            (30, r) => assert!(matches!(r, Err(DomainError::Internal(_))), "the refused send fails: {r:?}"),
+            (i, r) => {
+                assert!(r.is_ok(), "send {i} failed: {r:?}");
+                stored += 1;
+            }
+        }
+    }
+    assert_eq!(stored, 59);
+    let events = svc.events_after(alice, conv, 0, 500).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=60).collect::<Vec<_>>(), "gap-free");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_send_does_not_use_up_the_slow_mode_slot() {
     let (_dir, store, svc) = setup().await;
     let (alice, bob) = (user(&svc, "alice").await, user(&svc, "bob").await);
@@ -213,6 +239,11 @@ impl ConversationStore for FlakyStore {
 impl MessageStore for FlakyStore {
     async fn append_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<StoreResult<SendOutcome>>> {
         self.check()?;
+        // A message the database refuses (as PostgreSQL refuses some bytes) fails the whole
+        // transaction it is in.
+        if batch.iter().any(|m| m.text == "poison") {
+            return Err(StoreError::Unexpected(anyhow::anyhow!("injected data error")));
+        }
         self.inner.append_messages(batch).await
     }
     async fn message(&self, id: MessageId) -> StoreResult<Option<Message>> {

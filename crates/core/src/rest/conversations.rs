@@ -27,6 +27,19 @@ pub async fn create(
     Actor(actor): Actor,
     ApiJson(req): ApiJson<CreateConversationRequest>,
 ) -> ApiResult<(StatusCode, ApiJson<ConversationDto>)> {
+    if req.kind != ConversationType::Channel {
+        // DMs and group DMs are private, unnamed and use default settings: refuse what would
+        // otherwise be silently ignored.
+        let refused = [
+            ("name", req.name.is_some()),
+            ("topic", req.topic.is_some()),
+            ("isPrivate", req.is_private == Some(false)),
+            ("settings", req.settings.is_some()),
+        ];
+        if let Some((field, _)) = refused.into_iter().find(|(_, set)| *set) {
+            return Err(DomainError::invalid(field, "not accepted for a DM or group DM (private, unnamed)").into());
+        }
+    }
     let (conv, created) = match req.kind {
         ConversationType::Channel => (s.service.create_channel(actor, req.channel()).await?, true),
         ConversationType::Dm => {

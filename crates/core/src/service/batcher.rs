@@ -3,8 +3,9 @@
 //! Callers submit a validated, authorized [`NewMessage`] through a bounded queue; writer
 //! tasks each take up to `max_batch` queued sends at once and store them with ONE
 //! [`chat_storage::MessageStore::append_messages`] call (one transaction, one fsync), then
-//! answer each caller through its oneshot channel. An outer store error fails every send of
-//! that batch (nothing of it was stored). When the queue is full, submitters wait
+//! answer each caller through its oneshot channel. When the database is unavailable, every
+//! send of the batch fails (nothing of it was stored); any other whole-batch failure is
+//! retried send by send, so one item the database refuses cannot fail its neighbours. When the queue is full, submitters wait
 //! (backpressure) instead of growing memory.
 
 use std::panic::AssertUnwindSafe;
@@ -160,6 +161,28 @@ async fn commit_batch(store: &dyn Store, notify: &Notify, counters: &Counters, j
             let e = DomainError::Internal("storage returned a wrong number of results".into());
             for reply in replies {
                 let _ = reply.send(Err(e.clone()));
+            }
+        }
+        Err(e) if batch.len() > 1 && !matches!(e, StoreError::Unavailable(_)) => {
+            // Not the database being down: possibly one item the database refuses. Commit
+            // each send on its own so one bad item cannot fail the others of its batch.
+            counters.failed_batches.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, sends = batch.len(), "group commit failed; retrying its sends one by one");
+            let mut created = false;
+            for (reply, msg) in replies.zip(batch.iter()) {
+                let r = match AssertUnwindSafe(store.append_messages(std::slice::from_ref(msg))).catch_unwind().await {
+                    Ok(Ok(mut results)) if results.len() == 1 => {
+                        results.pop().expect("one result").map_err(DomainError::from)
+                    }
+                    Ok(Ok(_)) => Err(DomainError::Internal("storage returned a wrong number of results".into())),
+                    Ok(Err(e)) => Err(outer_error(e)),
+                    Err(_) => Err(DomainError::Internal("append_messages panicked".into())),
+                };
+                created |= matches!(r, Ok(SendOutcome::Created { .. }));
+                let _ = reply.send(r);
+            }
+            if created {
+                super::notify_commit(notify);
             }
         }
         Err(e) => {

@@ -254,10 +254,20 @@ impl ChatService {
     ///
     /// # Errors
     /// As [`authz::require_can_remove_member`]; `NotFound("member")` when `user` is not a
-    /// member.
+    /// member; `Conflict` when `user` is the last owner and other members remain.
     pub async fn remove_member(&self, actor: UserId, id: ConversationId, user: UserId) -> ServiceResult<()> {
         let (conv, member) = self.conv_and_member(actor, id).await?;
         authz::require_can_remove_member(&conv, member.as_ref(), user)?;
+        let members = self.store.members(id).await?;
+        let owners = members.iter().filter(|m| m.role == MemberRole::Owner).count();
+        let target_is_owner = members.iter().any(|m| m.user_id == user && m.role == MemberRole::Owner);
+        if target_is_owner && owners == 1 && members.len() > 1 {
+            // A channel with members must keep an owner (who renames it, manages members).
+            // Best effort across concurrent removals of two owners (checked, then removed).
+            return Err(DomainError::Conflict(
+                "the last owner cannot leave or be removed while other members remain".into(),
+            ));
+        }
         match self.store.remove_member(id, actor, user, Millis::now()).await {
             Ok(_) => {
                 self.committed();

@@ -36,6 +36,9 @@ impl ChatService {
             authz::require_threads_allowed(&conv)?;
             let root = self.store.message(root_id).await?;
             match root {
+                Some(r) if r.conversation_id == conv.id && r.deleted => {
+                    return Err(DomainError::Conflict("the thread root is deleted".into()));
+                }
                 Some(r) if r.conversation_id == conv.id && r.thread_root_id.is_none() => {}
                 Some(r) if r.conversation_id == conv.id => {
                     return Err(DomainError::invalid("threadRootId", "cannot reply to a thread reply"));

@@ -198,6 +198,7 @@ impl ChatService {
     /// `Invalid` for a bad prefix or limit.
     pub async fn find_users(&self, actor: UserId, prefix: &str, limit: i64) -> ServiceResult<Vec<User>> {
         validate::limit(limit, self.limits().max_page, "limit")?;
+        validate::single_line(prefix, "prefix")?;
         if prefix.len() > 32 {
             return Err(DomainError::invalid("prefix", "at most 32 bytes"));
         }

@@ -10,10 +10,46 @@ pub(crate) const MAX_SLOW_MODE_SECONDS: i64 = 86_400;
 
 type R = Result<(), DomainError>;
 
-/// Message text: not blank, at most `max_message_bytes`.
+/// Invisible characters that do not make a text non-blank: zero-width space/joiners, word
+/// joiner, BOM, soft hyphen.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}')
+}
+
+/// Bidirectional overrides and isolates (U+202A..U+202E, U+2066..U+2069): refused in
+/// names, where they can disguise one user or channel as another.
+pub(crate) fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Control characters other than line breaks and tabs (U+0000 among them, which no database
+/// text column stores).
+fn is_forbidden_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\n' | '\r' | '\t')
+}
+
+/// A single-line free text (client ids, topics, search prefixes): no control characters.
+pub(crate) fn single_line(value: &str, field: &'static str) -> R {
+    if value.chars().any(char::is_control) {
+        return Err(DomainError::invalid(
+            field,
+            "must not contain control characters (U+0000..U+001F, U+007F..U+009F)",
+        ));
+    }
+    Ok(())
+}
+
+/// Message text: not blank (whitespace and zero-width characters alone are blank), no
+/// control characters but line breaks and tabs, at most `max_message_bytes`.
 pub(crate) fn text(text: &str, limits: &Limits) -> R {
-    if text.trim().is_empty() {
-        return Err(DomainError::invalid("text", "must not be empty"));
+    if text.chars().all(is_invisible) {
+        return Err(DomainError::invalid("text", "must not be empty or only whitespace"));
+    }
+    if text.chars().any(is_forbidden_control) {
+        return Err(DomainError::invalid(
+            "text",
+            "must not contain control characters other than line breaks and tabs",
+        ));
     }
     if text.len() > limits.max_message_bytes {
         return Err(DomainError::invalid(
@@ -32,7 +68,8 @@ pub(crate) fn client_msg_id(id: Option<&str>, limits: &Limits) -> R {
             "clientMsgId",
             format!("at most {} bytes (got {})", limits.max_client_msg_id_bytes, id.len()),
         )),
-        _ => Ok(()),
+        Some(id) => single_line(id, "clientMsgId"),
+        None => Ok(()),
     }
 }
 
@@ -47,13 +84,29 @@ pub(crate) fn kind(kind: &str) -> R {
     Ok(())
 }
 
-/// Emoji: 1..=`max_emoji_bytes`, no whitespace or control characters.
+/// Emoji: 1..=`max_emoji_bytes`; either a shortcode `:name:` (`[a-z0-9_+-]`) or emoji
+/// characters: no whitespace, control, bidi or invisible-only content, and no ASCII other
+/// than the digits, `#` and `*` of keycap sequences.
 pub(crate) fn emoji(emoji: &str, limits: &Limits) -> R {
     if emoji.is_empty() || emoji.len() > limits.max_emoji_bytes {
         return Err(DomainError::invalid("emoji", format!("1..={} bytes", limits.max_emoji_bytes)));
     }
-    if emoji.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(DomainError::invalid("emoji", "must not contain whitespace"));
+    let shortcode = emoji.len() > 2
+        && emoji.starts_with(':')
+        && emoji.ends_with(':')
+        && emoji[1..emoji.len() - 1]
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_+-".contains(&b));
+    if shortcode {
+        return Ok(());
+    }
+    if emoji.chars().any(|c| c.is_whitespace() || c.is_control() || is_bidi_control(c)) {
+        return Err(DomainError::invalid("emoji", "must not contain whitespace, control or bidi characters"));
+    }
+    if emoji.chars().any(|c| c.is_ascii() && !(c.is_ascii_digit() || c == '#' || c == '*'))
+        || emoji.chars().all(is_invisible)
+    {
+        return Err(DomainError::invalid("emoji", "must be an emoji or a :shortcode:"));
     }
     Ok(())
 }
@@ -67,8 +120,8 @@ pub(crate) fn name(name: &str, limits: &Limits) -> Result<String, DomainError> {
     if t.len() > limits.max_name_bytes {
         return Err(DomainError::invalid("name", format!("at most {} bytes", limits.max_name_bytes)));
     }
-    if t.chars().any(char::is_control) {
-        return Err(DomainError::invalid("name", "must not contain control characters"));
+    if t.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        return Err(DomainError::invalid("name", "must not contain control or bidi override characters"));
     }
     Ok(t.to_string())
 }
@@ -78,6 +131,9 @@ pub(crate) fn topic(topic: Option<&str>, limits: &Limits) -> R {
     match topic {
         Some(t) if t.len() > limits.max_topic_bytes => {
             Err(DomainError::invalid("topic", format!("at most {} bytes", limits.max_topic_bytes)))
+        }
+        Some(t) if t.chars().any(is_forbidden_control) => {
+            Err(DomainError::invalid("topic", "must not contain control characters other than line breaks and tabs"))
         }
         _ => Ok(()),
     }
@@ -133,6 +189,18 @@ mod tests {
         assert_eq!(field(emoji("a b", &l)), "emoji");
         assert_eq!(field(emoji("", &l)), "emoji");
         assert!(emoji("👍", &l).is_ok());
+        assert!(emoji("👨\u{200D}👩\u{200D}👧", &l).is_ok());
+        assert!(emoji("1\u{FE0F}\u{20E3}", &l).is_ok());
+        assert!(emoji(":thumbs_up:", &l).is_ok());
+        assert_eq!(field(emoji("/", &l)), "emoji");
+        assert_eq!(field(emoji("\u{202E}", &l)), "emoji");
+        assert_eq!(field(emoji("\u{0}", &l)), "emoji");
+        assert_eq!(field(text("x\u{0}", &l)), "text");
+        assert_eq!(field(text("\u{200B}\u{FEFF} ", &l)), "text");
+        assert!(text("line one\nline two\ttab", &l).is_ok());
+        assert_eq!(field(client_msg_id(Some("a\u{0}"), &l)), "clientMsgId");
+        assert_eq!(field(topic(Some("t\u{0}"), &l)), "topic");
+        assert_eq!(field(name("evil\u{202E}name", &l).map(|_| ())), "name");
         assert_eq!(field(name("   ", &l).map(|_| ())), "name");
         assert_eq!(field(name(&"n".repeat(81), &l).map(|_| ())), "name");
         assert_eq!(name("  general ", &l).unwrap(), "general");

@@ -298,8 +298,11 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
                 "40001" | "40P01" | "1213" | "1205" => {
                     StoreError::Unavailable(format!("{RETRYABLE_PREFIX}: {}", de.message()))
                 }
-                // SQLITE_BUSY, SQLITE_LOCKED and their extended codes.
-                c if c == "5" || c == "6" || c.parse::<i64>().is_ok_and(|n| n & 0xff == 5 || n & 0xff == 6) => {
+                // SQLITE_BUSY, SQLITE_LOCKED and their extended codes (SQLite only: other
+                // engines' numeric codes, e.g. PostgreSQL's 22021, share low bytes).
+                c if de.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+                    && c.parse::<i64>().is_ok_and(|n| n & 0xff == 5 || n & 0xff == 6) =>
+                {
                     StoreError::Unavailable(format!("database busy: {}", de.message()))
                 }
                 _ => StoreError::Unexpected(anyhow::Error::new(sqlx::Error::Database(de))),
