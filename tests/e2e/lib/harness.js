@@ -60,14 +60,17 @@ function chatSysBin() {
   return cachedBin;
 }
 
-const running = new Set();
+// Servers still running when the test process exits (a crash, a timeout) are killed, and
+// their temporary directories removed unless CHAT_E2E_KEEP is set.
+const running = new Map(); // child -> its temporary directory
 process.on('exit', () => {
-  for (const child of running) {
+  for (const [child, dir] of running) {
     try {
       child.kill('SIGKILL');
     } catch {
       /* already gone */
     }
+    if (!process.env.CHAT_E2E_KEEP) fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
@@ -85,7 +88,7 @@ async function startServer() {
     env: { ...process.env, NO_COLOR: '1', RUST_LOG: process.env.RUST_LOG || 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  running.add(child);
+  running.set(child, dir);
   let output = '';
   let exited = null;
   const onData = (chunk) => {
