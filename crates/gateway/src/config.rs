@@ -77,6 +77,56 @@ pub struct GatewayConfig {
     pub member_cache_ttl_ms: u64,
     /// On shutdown, how long sessions get to flush pending frames, in ms. Default 5,000.
     pub shutdown_grace_ms: u64,
+    /// SockJS under `/ws` (see [`SockJsConfig`]).
+    pub sockjs: SockJsConfig,
+}
+
+/// SockJS (protocol 0.3.3, as sockjs-node serves it) under `/ws`: the same STOMP sessions
+/// as raw WebSocket, for clients that use sockjs-client (`http://host:8082/ws`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SockJsConfig {
+    /// Serve SockJS: the welcome page on a plain `GET /ws`, `/ws/info`, `/ws/iframe.html` and
+    /// the per-session transports `/ws/{server}/{session}/{transport}`. Default true. (A
+    /// WebSocket upgrade on `/ws` and `/ws/websocket` is raw STOMP either way.)
+    pub enabled: bool,
+    /// Offer the SockJS `websocket` transport (`/ws/{server}/{session}/websocket`, and
+    /// `websocket` in `/ws/info`). Default true.
+    pub websocket: bool,
+    /// A heartbeat frame `h` is sent on a receiving connection when nothing else was sent
+    /// for this long, in ms. Default 25,000 (sockjs-node's `heartbeat_delay`).
+    pub heartbeat_ms: u64,
+    /// Bytes one streaming response (xhr_streaming, eventsource, htmlfile) carries before the
+    /// server ends it and the client opens the next one. Default 131,072 (128 KiB,
+    /// sockjs-node's `response_limit`).
+    pub streaming_limit_bytes: usize,
+    /// A session without a receiving connection for this long is closed and forgotten (its
+    /// STOMP session ends), in ms. Default 5,000 (sockjs-node's `disconnect_delay`).
+    pub session_timeout_ms: u64,
+    /// URL of the sockjs-client script that `/ws/iframe.html` loads (iframe-based transports).
+    /// Default `https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js`.
+    pub client_url: String,
+    /// `cookie_needed` in `/ws/info`; when true every transport response sets
+    /// `JSESSIONID` (the request's value, else `dummy`) for sticky load balancers. Default false.
+    pub cookie_needed: bool,
+    /// SockJS sessions (HTTP transports) open at once on this node; beyond it a new session
+    /// gets HTTP 503. Default 10,000.
+    pub max_sessions: usize,
+}
+
+impl Default for SockJsConfig {
+    fn default() -> Self {
+        SockJsConfig {
+            enabled: true,
+            websocket: true,
+            heartbeat_ms: 25_000,
+            streaming_limit_bytes: 128 * 1024,
+            session_timeout_ms: 5_000,
+            client_url: "https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js".into(),
+            cookie_needed: false,
+            max_sessions: 10_000,
+        }
+    }
 }
 
 impl Default for GatewayConfig {
@@ -108,6 +158,7 @@ impl Default for GatewayConfig {
             max_resume_conversations: 1024,
             member_cache_ttl_ms: 30_000,
             shutdown_grace_ms: 5_000,
+            sockjs: SockJsConfig::default(),
         }
     }
 }

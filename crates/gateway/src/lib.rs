@@ -13,6 +13,9 @@
 //! # Endpoints and protocol
 //! * `GET /ws` and `GET /ws/websocket` (seed paths): WebSocket upgrade, subprotocols
 //!   `v12.stomp`/`v11.stomp`/`v10.stomp` or none; text and binary messages both carry STOMP.
+//! * SockJS under `/ws` (`http://host:8082/ws` for sockjs-client): `/ws/info`,
+//!   `/ws/iframe.html`, `/ws/{server}/{session}/{transport}`, carrying the same STOMP
+//!   sessions; see the `sockjs` module and [`config::SockJsConfig`].
 //! * Authentication: `?token=<JWT>` at the handshake (seed), or `Authorization: Bearer <JWT>`
 //!   / `passcode` in CONNECT. Optional CONNECT header `device-type` (registry).
 //! * CONNECTED carries `version`, `heart-beat`, `server: chat-sys/<version>`, `session`.
@@ -23,7 +26,9 @@
 //! # Structure
 //! * [`server`]: accept, handshake checks, upgrade, [`serve`].
 //! * `session`: the connection state machine, one file per client command, and the
-//!   connection's writer task (coalescing, heart-beats, gap-free delivery, resume).
+//!   connection's writer task (coalescing, heart-beats, gap-free delivery, resume); it runs
+//!   over any transport (raw WebSocket, SockJS).
+//! * `sockjs`: the SockJS protocol (0.3.3) endpoints and sessions.
 //! * [`destinations`]: parse/authorize destinations into closed enums.
 //! * [`delivery`]: the consumer of this node's delivery stream, pushing to local connections.
 //! * [`json`]: wire JSON models, converted from domain events in one place.
@@ -38,6 +43,7 @@ pub mod destinations;
 pub mod json;
 pub mod server;
 mod session;
+mod sockjs;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +53,7 @@ use chat_pipeline::{ConnectionRegistry, DeliveryStreams};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use crate::config::GatewayConfig;
+pub use crate::config::{GatewayConfig, SockJsConfig};
 pub use crate::core::{GatewayCore, Identity, InProcessCore};
 pub use crate::delivery::SLOW_CONSUMER_METRIC;
 pub use crate::server::serve;
@@ -112,7 +118,7 @@ impl Gateway {
         Gateway { shared }
     }
 
-    /// The router serving `/ws` and `/ws/websocket`. Serve it with
+    /// The router serving `/ws`, `/ws/websocket` and SockJS under `/ws/`. Serve it with
     /// `into_make_service_with_connect_info::<SocketAddr>()` to record client addresses.
     pub fn router(&self) -> Router {
         server::router(self.shared.clone())

@@ -1,5 +1,6 @@
 //! HTTP side: the WebSocket endpoints (`/ws`, `/ws/websocket`), the handshake checks (Origin
-//! allowlist, subprotocol selection) and [`serve`].
+//! allowlist, subprotocol selection), the SockJS routes (`crate::sockjs`, mounted when
+//! enabled; a plain `GET /ws` is then SockJS's welcome page) and [`serve`].
 //!
 //! Subprotocols: `v12.stomp`, `v11.stomp`, `v10.stomp` are offered by @stomp/stompjs; the
 //! server answers with the highest one offered (`v12.stomp`), or with none when the client
@@ -13,7 +14,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::{Extensions, HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -25,9 +26,43 @@ use crate::{Gateway, Shared};
 /// Subprotocols in order of preference.
 const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
 
-/// The router with the WebSocket endpoints.
+/// The router with the WebSocket endpoints (and SockJS when enabled).
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new().route("/ws", get(upgrade)).route("/ws/websocket", get(upgrade)).with_state(shared)
+    let router =
+        Router::new().route("/ws", get(root)).route("/ws/websocket", get(websocket)).with_state(shared.clone());
+    if shared.cfg.sockjs.enabled { router.merge(crate::sockjs::router(shared)) } else { router }
+}
+
+/// Whether the request asks for a WebSocket upgrade.
+pub(crate) fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case("websocket")))
+}
+
+/// `GET /ws`: raw STOMP over WebSocket on an upgrade, else SockJS's welcome page.
+async fn root(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    if shared.cfg.sockjs.enabled && !is_upgrade(req.headers()) {
+        return crate::sockjs::welcome(req.method());
+    }
+    raw_websocket(shared, req).await
+}
+
+async fn websocket(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    raw_websocket(shared, req).await
+}
+
+/// Raw STOMP over WebSocket; a request without an upgrade gets 400 (as sockjs-node answers).
+pub(crate) async fn raw_websocket(shared: Arc<Shared>, req: Request) -> Response {
+    if !is_upgrade(req.headers()) {
+        return (StatusCode::BAD_REQUEST, "Can \"Upgrade\" only to \"WebSocket\".").into_response();
+    }
+    let (mut parts, _) = req.into_parts();
+    match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(ws) => upgrade(State(shared), parts.headers, parts.uri, parts.extensions, ws).await,
+        Err(rejection) => rejection.into_response(),
+    }
 }
 
 /// The `token` query parameter, percent-decoded.
@@ -39,7 +74,8 @@ fn query_token(uri: &Uri) -> Option<String> {
     })
 }
 
-fn percent_decode(s: &str) -> String {
+/// `application/x-www-form-urlencoded` decoding (`%XX`, `+` as space; invalid escapes kept).
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

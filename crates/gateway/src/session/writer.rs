@@ -64,12 +64,7 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// A writer for one connection.
-    pub fn new(
-        shared: Arc<Shared>,
-        handle: ConnHandle,
-        sink: OutboundSink,
-        rx: mpsc::Receiver<Outbound>,
-    ) -> Self {
+    pub fn new(shared: Arc<Shared>, handle: ConnHandle, sink: OutboundSink, rx: mpsc::Receiver<Outbound>) -> Self {
         Writer {
             shared,
             handle,
