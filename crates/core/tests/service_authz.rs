@@ -76,7 +76,7 @@ impl Env {
 }
 
 fn msg(conv: ConversationId, text: &str) -> SendMessage {
-    SendMessage { conversation_id: conv, client_msg_id: None, text: text.into(), kind: None, thread_root_id: None }
+    SendMessage { conversation_id: conv, text: text.into(), ..Default::default() }
 }
 
 fn window() -> SeqWindow {

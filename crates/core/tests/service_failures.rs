@@ -52,7 +52,7 @@ async fn user(svc: &ChatService, name: &str) -> UserId {
 }
 
 fn msg(conv: ConversationId, text: &str) -> SendMessage {
-    SendMessage { conversation_id: conv, client_msg_id: None, text: text.into(), kind: None, thread_root_id: None }
+    SendMessage { conversation_id: conv, text: text.into(), ..Default::default() }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -328,5 +328,40 @@ impl OutboxStore for FlakyStore {
     }
     async fn mark_outbox_processed(&self, ids: &[i64], at: Millis) -> StoreResult<()> {
         self.inner.mark_outbox_processed(ids, at).await
+    }
+}
+
+#[async_trait]
+impl AttachmentStore for FlakyStore {
+    async fn insert_attachment(&self, a: &chat_domain::Attachment) -> StoreResult<()> {
+        self.inner.insert_attachment(a).await
+    }
+    async fn complete_upload(&self, a: &chat_domain::Attachment) -> StoreResult<bool> {
+        self.inner.complete_upload(a).await
+    }
+    async fn attachment(&self, id: chat_domain::AttachmentId) -> StoreResult<Option<chat_domain::Attachment>> {
+        self.inner.attachment(id).await
+    }
+    async fn set_attachment_status(
+        &self,
+        id: chat_domain::AttachmentId,
+        from: chat_domain::AttachmentStatus,
+        to: chat_domain::AttachmentStatus,
+    ) -> StoreResult<bool> {
+        self.inner.set_attachment_status(id, from, to).await
+    }
+    async fn remove_attachment(
+        &self,
+        id: chat_domain::AttachmentId,
+        status: chat_domain::AttachmentStatus,
+    ) -> StoreResult<bool> {
+        self.inner.remove_attachment(id, status).await
+    }
+    async fn stale_attachments(
+        &self,
+        unattached_before: Millis,
+        limit: i64,
+    ) -> StoreResult<Vec<chat_domain::Attachment>> {
+        self.inner.stale_attachments(unattached_before, limit).await
     }
 }

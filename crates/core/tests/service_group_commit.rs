@@ -54,6 +54,7 @@ fn send(conv: ConversationId, text: &str, client_msg_id: Option<&str>) -> SendMe
         text: text.into(),
         kind: None,
         thread_root_id: None,
+        attachment_ids: Vec::new(),
     }
 }
 

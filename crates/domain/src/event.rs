@@ -12,6 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::attachment::AttachmentInfo;
 use crate::ids::{ConversationId, EventId, MessageId, UserId};
 use crate::model::{ConversationSettings, MemberRole, Mentions, Message, ThreadSummary};
 use crate::time::Millis;
@@ -76,6 +77,10 @@ pub struct MessageData {
     pub mentions: Mentions,
     /// Thread summary (roots with replies only).
     pub thread: Option<ThreadSummary>,
+    /// Attached files (absent from the JSON when none, as in events stored before
+    /// attachments existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentInfo>,
 }
 
 impl From<&Message> for MessageData {
@@ -96,6 +101,7 @@ impl From<&Message> for MessageData {
             version_count: m.version_count,
             mentions: m.mentions.clone(),
             thread: m.thread.clone(),
+            attachments: m.attachments.clone(),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! entries ([`event`]), the domain error ([`DomainError`]), configurable limits
 //! ([`Limits`]) and the authorization rules of `product.md` ([`authz`]).
 
+pub mod attachment;
 pub mod authz;
 pub mod error;
 pub mod event;
@@ -14,6 +15,7 @@ pub mod limits;
 pub mod model;
 pub mod time;
 
+pub use attachment::{Attachment, AttachmentInfo, AttachmentStatus};
 pub use error::DomainError;
 pub use event::{ConversationEvent, EventKind, EventPayload};
 pub use ids::{AttachmentId, ConversationId, EventId, MessageId, UserId, WorkspaceId};

@@ -21,6 +21,10 @@ pub struct Limits {
     pub max_emoji_bytes: usize,
     /// Maximum client message id length (default 128).
     pub max_client_msg_id_bytes: usize,
+    /// Maximum size of one uploaded attachment in bytes (default 10 MiB).
+    pub max_attachment_bytes: u64,
+    /// Maximum attachments on one message (default 10).
+    pub max_attachments_per_message: usize,
 }
 
 impl Default for Limits {
@@ -33,6 +37,8 @@ impl Default for Limits {
             max_page: 500,
             max_emoji_bytes: 64,
             max_client_msg_id_bytes: 128,
+            max_attachment_bytes: 10 * 1024 * 1024,
+            max_attachments_per_message: 10,
         }
     }
 }

@@ -197,6 +197,8 @@ pub struct Message {
     pub thread: Option<ThreadSummary>,
     /// `@username` mentions (user ids) and whether `@channel` was used.
     pub mentions: Mentions,
+    /// Attached files (empty when none, and after delete).
+    pub attachments: Vec<crate::attachment::AttachmentInfo>,
 }
 
 /// Mentions parsed from a message text.

@@ -6,7 +6,7 @@
 //! (`/user/queue/notifications/private`).
 
 use bytes::Bytes;
-use chat_domain::{ConversationEvent, ConversationId, EventPayload, Millis, UserId};
+use chat_domain::{AttachmentId, ConversationEvent, ConversationId, EventPayload, Millis, UserId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -31,6 +31,10 @@ pub struct ChatSend {
     /// Client-defined type (default `"default"`).
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
+    /// Uploads to attach (`POST /api/v1/conversations/{id}/attachments`), each an unattached
+    /// upload of the sender in this conversation.
+    #[serde(default)]
+    pub attachment_ids: Vec<AttachmentId>,
 }
 
 /// Body of `SEND /app/typing`.
@@ -175,6 +179,7 @@ mod tests {
                     version_count: 0,
                     mentions: Mentions::default(),
                     thread: None,
+                    attachments: Vec::new(),
                 },
                 thread_reply_count: None,
             },

@@ -502,6 +502,7 @@ async fn live_gaps_are_filled_from_the_store_and_duplicates_dropped() {
             text: format!("m{i}"),
             kind: None,
             thread_root_id: None,
+            attachment_ids: Vec::new(),
         };
         stack.service.send(a.id, req).await.unwrap();
     }

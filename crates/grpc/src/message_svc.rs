@@ -39,7 +39,10 @@ fn send_input(p: &Principal, req: CreateMessageRequest) -> Result<(UserId, SendM
     };
     let client_msg_id = [req.client_msg_id, m.message_id].into_iter().find(|k| !k.is_empty());
     let kind = Some(m.r#type).filter(|k| !k.is_empty());
-    Ok((actor, SendMessage { conversation_id, client_msg_id, text: m.text, kind, thread_root_id }))
+    Ok((
+        actor,
+        SendMessage { conversation_id, client_msg_id, text: m.text, kind, thread_root_id, attachment_ids: Vec::new() },
+    ))
 }
 
 /// Sends through the service (group commit) and builds the response after the commit.

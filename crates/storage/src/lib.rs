@@ -1,7 +1,7 @@
 //! Durable storage of chat-sys.
 //!
 //! API boundary: one trait per aggregate ([`UserStore`], [`AuthStore`], [`ConversationStore`],
-//! [`MessageStore`], [`EventStore`], [`OutboxStore`]), all implemented by [`SqlStore`] over
+//! [`MessageStore`], [`EventStore`], [`OutboxStore`], [`AttachmentStore`]), all implemented by [`SqlStore`] over
 //! SQLite (embedded default, WAL), MySQL/MariaDB (utf8mb4) and PostgreSQL. Queries are
 //! written once with sea-query, rendered per [`Dialect`] and bound through sqlx's `Any`
 //! driver. Storage takes and returns domain types; it never sees frames, HTTP or JSON
@@ -28,7 +28,7 @@ pub use records::*;
 pub use sql::{ConnectOptions, Dialect, SqlStore};
 
 use async_trait::async_trait;
-use chat_domain::{Conversation, MemberRole};
+use chat_domain::{Attachment, AttachmentId, AttachmentStatus, Conversation, MemberRole};
 use chat_domain::{
     ConversationEvent, ConversationId, ConversationSummary, Member, Message, MessageId, MessageVersion, Millis, Pin,
     Reaction, SeqWindow, User, UserId, Workspace, WorkspaceId,
@@ -247,6 +247,42 @@ pub trait OutboxStore: Send + Sync {
     async fn mark_outbox_processed(&self, ids: &[i64], at: Millis) -> StoreResult<()>;
 }
 
+/// Uploaded files (seed table `message_attachments`). Attaching happens in the send's
+/// transaction ([`MessageStore::append_messages`], `NewMessage::attachment_ids`) and hiding
+/// in the delete's ([`MessageStore::delete_message`]); messages are read with their
+/// attachments.
+#[async_trait]
+pub trait AttachmentStore: Send + Sync {
+    /// Inserts an attachment row (normally `UPLOADING`, before its content is stored).
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the id exists.
+    async fn insert_attachment(&self, a: &Attachment) -> StoreResult<()>;
+    /// Completes an upload: `UPLOADING` → `PENDING` with the size, content type, hash and
+    /// image dimensions of `a`. `false` when the row is not `UPLOADING` (or is gone).
+    async fn complete_upload(&self, a: &Attachment) -> StoreResult<bool>;
+    /// An attachment by id, whatever its status.
+    async fn attachment(&self, id: AttachmentId) -> StoreResult<Option<Attachment>>;
+    /// Compare-and-set of the status; `false` when the row is not in `from`.
+    async fn set_attachment_status(
+        &self,
+        id: AttachmentId,
+        from: AttachmentStatus,
+        to: AttachmentStatus,
+    ) -> StoreResult<bool>;
+    /// Deletes the row if its status is `status`; `false` otherwise.
+    async fn remove_attachment(&self, id: AttachmentId, status: AttachmentStatus) -> StoreResult<bool>;
+    /// What the cleanup removes, oldest first, at most `limit`: `UPLOADING` and `PENDING`
+    /// rows created before `unattached_before`, and every `DELETED` and `PURGING` row.
+    async fn stale_attachments(&self, unattached_before: Millis, limit: i64) -> StoreResult<Vec<Attachment>>;
+}
+
 /// Everything storage offers; what the core service holds (`Arc<dyn Store>`).
-pub trait Store: UserStore + AuthStore + ConversationStore + MessageStore + EventStore + OutboxStore {}
-impl<T: UserStore + AuthStore + ConversationStore + MessageStore + EventStore + OutboxStore> Store for T {}
+pub trait Store:
+    UserStore + AuthStore + ConversationStore + MessageStore + EventStore + OutboxStore + AttachmentStore
+{
+}
+impl<T: UserStore + AuthStore + ConversationStore + MessageStore + EventStore + OutboxStore + AttachmentStore> Store
+    for T
+{
+}

@@ -1,8 +1,8 @@
 //! Inputs and outputs of the storage traits that are not domain entities.
 
 use chat_domain::{
-    ConversationEvent, ConversationId, ConversationKind, ConversationSettings, EventId, MemberRole, Mentions, Message,
-    MessageId, Millis, UserId, WorkspaceId,
+    AttachmentId, ConversationEvent, ConversationId, ConversationKind, ConversationSettings, EventId, MemberRole,
+    Mentions, Message, MessageId, Millis, UserId, WorkspaceId,
 };
 
 /// An RS256 signing key pair (PKCS#8 PEM private key; the public key is derived).
@@ -113,6 +113,9 @@ pub struct NewMessage {
     pub kind: String,
     /// Parsed mentions.
     pub mentions: Mentions,
+    /// Attachments to attach in the send's transaction: each must be a `PENDING` upload of
+    /// the author in this conversation (else the send fails with `Conflict`).
+    pub attachment_ids: Vec<AttachmentId>,
     /// Instant.
     pub at: Millis,
 }

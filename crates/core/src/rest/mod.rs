@@ -6,6 +6,7 @@
 //! Conventions: camelCase JSON, ISO-8601 UTC instants, UUID ids, unknown body fields
 //! rejected, 1 MiB request body limit.
 
+pub mod attachments;
 pub mod auth;
 pub mod conversations;
 pub mod extract;
@@ -75,6 +76,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(users::routes())
         .merge(conversations::routes())
         .merge(messages::routes())
+        .merge(attachments::routes())
         .merge(health::routes())
 }
 

@@ -25,6 +25,7 @@ use super::problem::{PROBLEM_JSON, Problem};
         (name = "messages", description = "Messages, edits, threads"),
         (name = "reactions", description = "Reactions"),
         (name = "pins", description = "Pins"),
+        (name = "attachments", description = "File uploads and downloads (members only)"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "This document")
     )

@@ -216,6 +216,7 @@ fn take_msg(m: &mut NewMessage) -> NewMessage {
         text: std::mem::take(&mut m.text),
         kind: std::mem::take(&mut m.kind),
         mentions: std::mem::take(&mut m.mentions),
+        attachment_ids: std::mem::take(&mut m.attachment_ids),
         at: m.at,
     }
 }

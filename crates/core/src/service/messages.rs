@@ -21,7 +21,7 @@ impl ChatService {
     /// original message for a retry with the same `client_msg_id`.
     ///
     /// # Errors
-    /// `Invalid` (`text`, `clientMsgId`, `type`, `threadRootId`), as
+    /// `Invalid` (`text`, `clientMsgId`, `type`, `threadRootId`, `attachmentIds`), as
     /// [`authz::require_member`], `Forbidden` for a thread reply when `allow_thread` is off,
     /// `RateLimited { retry_after_ms }` in slow mode (owners exempt), `Unavailable` when the
     /// database is unreachable (nothing stored).
@@ -48,13 +48,15 @@ impl ChatService {
         }
         let mentions = self.resolve_mentions(&conv, &req.text).await?;
         let now = Millis::now();
-        if conv.settings.slow_mode_seconds > 0
+        if (conv.settings.slow_mode_seconds > 0 || !req.attachment_ids.is_empty())
             && let Some(client_msg_id) = req.client_msg_id.as_deref()
             && let Some(original) = self.store.message_by_client_id(conv.id, actor, client_msg_id).await?
         {
-            // A retry is answered with its original even inside the slow-mode window.
+            // A retry is answered with its original even inside the slow-mode window (and
+            // although its attachments are attached by now).
             return Ok(SendOutcome::Duplicate { message: original });
         }
+        self.check_send_attachments(actor, &conv, &req.attachment_ids).await?;
         let reservation = self.reserve_slow_mode(&conv, &member, now).await?;
         let msg = NewMessage {
             id: MessageId::new(),
@@ -66,6 +68,7 @@ impl ChatService {
             text: req.text,
             kind,
             mentions,
+            attachment_ids: req.attachment_ids,
             at: now,
         };
         let result = self.batcher.submit(msg).await;

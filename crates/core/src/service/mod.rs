@@ -20,6 +20,7 @@
 //!   slow-mode window is refused with `RateLimited` like any send (the service cannot tell a
 //!   retry from a new send without storing); after `retry_after_ms` it returns the original.
 
+mod attachments;
 pub mod batcher;
 mod conversations;
 pub mod mentions;
@@ -30,11 +31,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chat_domain::{
-    Conversation, ConversationId, ConversationSettings, DomainError, Limits, Member, MessageId, Millis, User, UserId,
+    AttachmentId, Conversation, ConversationId, ConversationSettings, DomainError, Limits, Member, MessageId, Millis,
+    User, UserId,
 };
 use chat_storage::Store;
 use tokio::sync::Notify;
 
+pub use attachments::{
+    AttachmentPolicy, BodyError, CleanupReport, DEFAULT_ALLOWED_CONTENT_TYPES, Download, INLINE_CONTENT_TYPES, Upload,
+    UploadError, sanitize_name,
+};
 pub use batcher::BatchStats;
 pub use chat_storage::SendOutcome;
 pub use conversations::dm_key;
@@ -90,7 +96,7 @@ pub struct ConversationPatch {
 }
 
 /// Input of [`ChatService::send`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SendMessage {
     /// Target conversation (the actor must be a member).
     pub conversation_id: ConversationId,
@@ -104,6 +110,9 @@ pub struct SendMessage {
     /// Thread root (a top-level message of the same conversation) to reply to; needs
     /// `allow_thread`.
     pub thread_root_id: Option<MessageId>,
+    /// Uploads to attach (at most `limits.max_attachments_per_message`): each a `PENDING`
+    /// upload of the actor in this conversation, attached in the send's transaction.
+    pub attachment_ids: Vec<AttachmentId>,
 }
 
 /// The domain service. Cheap to clone (all state is shared behind `Arc`s).
@@ -123,6 +132,8 @@ pub struct ChatService {
     /// store value is still consulted, so the rule holds across restarts; across several core
     /// nodes it is best effort.
     slow_mode: Arc<Mutex<HashMap<(ConversationId, UserId), Millis>>>,
+    /// Blob store and upload policy ([`ChatService::with_attachments`]); `None`: disabled.
+    attachments: Option<Arc<attachments::Attachments>>,
 }
 
 impl std::fmt::Debug for ChatService {
@@ -140,7 +151,14 @@ impl ChatService {
         let cfg = ServiceConfig { max_batch: cfg.max_batch.max(1), writers: cfg.writers.max(1), ..cfg };
         let notify = Arc::new(Notify::new());
         let batcher = batcher::Batcher::spawn(store.clone(), notify.clone(), cfg.max_batch, cfg.writers);
-        ChatService { store, cfg: Arc::new(cfg), notify, batcher, slow_mode: Arc::new(Mutex::new(HashMap::new())) }
+        ChatService {
+            store,
+            cfg: Arc::new(cfg),
+            notify,
+            batcher,
+            slow_mode: Arc::new(Mutex::new(HashMap::new())),
+            attachments: None,
+        }
     }
 
     /// The store behind the service (for readiness probes and the outbox relay).

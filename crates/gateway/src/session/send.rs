@@ -76,6 +76,7 @@ impl Session {
             text: body.text,
             kind: body.kind,
             thread_root_id,
+            attachment_ids: body.attachment_ids,
         };
         let outcome = self.shared.core.send(me.user_id, req).await.map_err(domain_error)?;
         let status = match &outcome {

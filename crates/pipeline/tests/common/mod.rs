@@ -78,6 +78,7 @@ pub fn new_message(conv: ConversationId, author: UserId, text: &str) -> NewMessa
         text: text.to_owned(),
         kind: "default".to_owned(),
         mentions: Mentions::default(),
+        attachment_ids: Vec::new(),
         at: Millis::now(),
     }
 }

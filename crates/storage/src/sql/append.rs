@@ -1,12 +1,15 @@
 //! The send path: group commit of a batch of new messages in one transaction.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use chat_domain::{ConversationEvent, ConversationId, EventPayload, Message, MessageId, UserId};
+use chat_domain::{
+    Attachment, AttachmentId, ConversationEvent, ConversationId, EventPayload, Message, MessageId, UserId,
+};
 use sea_query::{Cond, Expr, ExprTrait, Query};
 use sqlx::AnyConnection;
 
+use super::attachments;
 use super::events::{insert_event, lock_sequence, reserve_seqs};
 use super::messages::{load_messages, message_select, normalize_mentions};
 use super::schema::{MessageMentions as Mm, MessageThreads as Mt, Messages as M};
@@ -84,6 +87,8 @@ async fn append_group(
     }
     let existing = existing_by_client_id(tx, d, conv, batch, idxs).await?;
     let roots = thread_roots(tx, d, batch, idxs).await?;
+    let files = attachments::referenced(tx, d, batch, idxs).await?;
+    let mut claimed: HashSet<AttachmentId> = HashSet::new();
 
     let mut accepted: Vec<usize> = Vec::new();
     let mut dup_of: Vec<(usize, usize)> = Vec::new();
@@ -115,6 +120,10 @@ async fn append_group(
                 continue;
             }
         }
+        if let Err(e) = attachments::claim(item, conv, &files, &mut claimed) {
+            out[i] = Some(Err(e));
+            continue;
+        }
         if let Some(cid) = item.client_msg_id.as_deref() {
             batch_keys.insert((item.user_id, cid), i);
         }
@@ -125,7 +134,7 @@ async fn append_group(
         let at = accepted.iter().map(|&i| batch[i].at).max().unwrap_or_default();
         let first = reserve_seqs(tx, d, conv, accepted.len() as i64, at).await?;
         for (k, &i) in accepted.iter().enumerate() {
-            let outcome = insert_one(tx, d, &batch[i], first + k as i64).await?;
+            let outcome = insert_one(tx, d, &batch[i], first + k as i64, &files).await?;
             out[i] = Some(Ok(outcome));
         }
     }
@@ -196,8 +205,15 @@ async fn thread_roots(
     Ok(found)
 }
 
-/// Inserts one accepted send with its seq: message, mentions, thread summary, event, outbox.
-async fn insert_one(tx: &mut AnyConnection, d: Dialect, item: &NewMessage, seq: i64) -> StoreResult<SendOutcome> {
+/// Inserts one accepted send with its seq: message, mentions, attachments, thread summary,
+/// event, outbox.
+async fn insert_one(
+    tx: &mut AnyConnection,
+    d: Dialect,
+    item: &NewMessage,
+    seq: i64,
+    files: &HashMap<AttachmentId, Attachment>,
+) -> StoreResult<SendOutcome> {
     let mentions = normalize_mentions(&item.mentions);
     let message = Message {
         id: item.id,
@@ -215,6 +231,7 @@ async fn insert_one(tx: &mut AnyConnection, d: Dialect, item: &NewMessage, seq: 
         version_count: 0,
         thread: None,
         mentions,
+        attachments: attachments::infos_for(item, files),
     };
     let ins = Query::insert()
         .into_table(M::Table)
@@ -253,6 +270,7 @@ async fn insert_one(tx: &mut AnyConnection, d: Dialect, item: &NewMessage, seq: 
         .to_owned();
     execute(&mut *tx, d, &ins).await?;
     insert_mentions(tx, d, &message).await?;
+    attachments::attach(tx, d, message.id, message.conversation_id, message.user_id, &item.attachment_ids).await?;
     let thread_reply_count = match message.thread_root_id {
         Some(root) => Some(bump_thread(tx, d, &message, root).await?),
         None => None,

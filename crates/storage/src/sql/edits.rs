@@ -93,7 +93,14 @@ impl SqlStore {
             tx.rollback().await.map_err(db_err)?;
             return Ok(None);
         }
-        let tomb = Message { text: String::new(), deleted: true, updated_at: at, mentions: Mentions::default(), ..old };
+        let tomb = Message {
+            text: String::new(),
+            deleted: true,
+            updated_at: at,
+            mentions: Mentions::default(),
+            attachments: Vec::new(),
+            ..old
+        };
         let upd = Query::update()
             .table(M::Table)
             .value(M::Text, "")
@@ -104,6 +111,7 @@ impl SqlStore {
             .to_owned();
         execute(&mut *tx, d, &upd).await?;
         Self::replace_mentions(&mut tx, d, &tomb).await?;
+        super::attachments::hide_for_message(&mut tx, d, id, at).await?;
         let payload = EventPayload::MessageDeleted { message: (&tomb).into() };
         let ev = append_event(&mut tx, d, tomb.conversation_id, actor, EventId::new(), payload, at).await?;
         tx.commit().await.map_err(db_err)?;

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chat_domain::{
-    ConversationEvent, ConversationId, Mentions, Message, MessageId, MessageVersion, Millis, Pin, Reaction, SeqWindow,
-    ThreadSummary, UserId,
+    AttachmentInfo, ConversationEvent, ConversationId, Mentions, Message, MessageId, MessageVersion, Millis, Pin,
+    Reaction, SeqWindow, ThreadSummary, UserId,
 };
 use sea_query::{Expr, ExprTrait, Order, Query, SelectStatement};
 use sqlx::AnyConnection;
@@ -49,7 +49,11 @@ pub(crate) fn message_select() -> SelectStatement {
         .to_owned()
 }
 
-fn decode_message(row: &AnyRow, mentions: &mut HashMap<MessageId, Vec<UserId>>) -> Result<Message, StoreError> {
+fn decode_message(
+    row: &AnyRow,
+    mentions: &mut HashMap<MessageId, Vec<UserId>>,
+    attachments: &mut HashMap<MessageId, Vec<AttachmentInfo>>,
+) -> Result<Message, StoreError> {
     let id: MessageId = get_id(row, "message_id")?;
     let thread = match get_opt_i64(row, "reply_count")? {
         Some(reply_count) => Some(ThreadSummary {
@@ -78,10 +82,12 @@ fn decode_message(row: &AnyRow, mentions: &mut HashMap<MessageId, Vec<UserId>>) 
             user_ids: mentions.remove(&id).unwrap_or_default(),
             channel: get_bool(row, "mentions_channel")?,
         },
+        attachments: attachments.remove(&id).unwrap_or_default(),
     })
 }
 
-/// Runs a [`message_select`] query and decodes the rows with their mentions (one extra query).
+/// Runs a [`message_select`] query and decodes the rows with their mentions and attachments
+/// (two extra queries).
 pub(crate) async fn load_messages(
     conn: &mut AnyConnection,
     d: Dialect,
@@ -105,7 +111,8 @@ pub(crate) async fn load_messages(
             mentions.entry(get_id(&r, "message_id")?).or_default().push(get_id(&r, "user_id")?);
         }
     }
-    rows.iter().map(|r| decode_message(r, &mut mentions)).collect()
+    let mut attachments = super::attachments::infos_of_messages(&mut *conn, d, &ids).await?;
+    rows.iter().map(|r| decode_message(r, &mut mentions, &mut attachments)).collect()
 }
 
 /// One message by id.

@@ -4,6 +4,7 @@
 //! through sqlx's `Any` driver.
 
 mod append;
+mod attachments;
 mod auth;
 mod conversations;
 mod edits;

@@ -157,6 +157,7 @@ pub fn new_msg(conv: ConversationId, user: UserId, client_msg_id: Option<&str>, 
         text: text.into(),
         kind: "default".into(),
         mentions: Mentions::default(),
+        attachment_ids: Vec::new(),
         at: Millis::now(),
     }
 }

@@ -9,8 +9,8 @@ pub mod request;
 
 use chat_domain::event::EventPayload;
 use chat_domain::{
-    Conversation, ConversationEvent, ConversationKind, ConversationSettings, ConversationSummary, Member, MemberRole,
-    Message, MessageVersion, Millis, Pin, Reaction, User,
+    Attachment, AttachmentId, AttachmentInfo, Conversation, ConversationEvent, ConversationKind, ConversationSettings,
+    ConversationSummary, Member, MemberRole, Message, MessageVersion, Millis, Pin, Reaction, User,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -295,6 +295,8 @@ pub struct MessageDto {
     pub last_reply_at: Option<String>,
     /// Parsed mentions.
     pub mentions: MentionsDto,
+    /// Attached files (empty when none, and after delete).
+    pub attachments: Vec<MessageAttachmentDto>,
 }
 
 impl From<&Message> for MessageDto {
@@ -319,6 +321,94 @@ impl From<&Message> for MessageDto {
                 user_ids: m.mentions.user_ids.iter().map(|u| u.uuid()).collect(),
                 channel: m.mentions.channel,
             },
+            attachments: list(&m.attachments),
+        }
+    }
+}
+
+/// The download path of an attachment.
+fn attachment_url(id: AttachmentId) -> String {
+    format!("/api/v1/attachments/{id}")
+}
+
+/// An uploaded file (`PENDING` until a send attaches it).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentDto {
+    /// Attachment id: put it in `attachmentIds` of a send to attach it.
+    pub attachment_id: Uuid,
+    /// Conversation it was uploaded into (it can only be attached there).
+    pub conversation_id: Uuid,
+    /// File name (sanitized: no path, no control characters).
+    pub name: String,
+    /// Media type.
+    pub content_type: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// Image width in pixels (images whose header has it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Image height in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Hex SHA-256 of the content.
+    pub sha256: String,
+    /// Upload instant.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// Download path (members of the conversation only).
+    pub url: String,
+}
+
+impl From<&Attachment> for AttachmentDto {
+    fn from(a: &Attachment) -> Self {
+        AttachmentDto {
+            attachment_id: a.id.uuid(),
+            conversation_id: a.conversation_id.uuid(),
+            name: a.name.clone(),
+            content_type: a.content_type.clone(),
+            size: a.size,
+            width: a.width,
+            height: a.height,
+            sha256: a.sha256.clone(),
+            created_at: instant(a.created_at),
+            url: attachment_url(a.id),
+        }
+    }
+}
+
+/// A file attached to a message.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageAttachmentDto {
+    /// Attachment id.
+    pub attachment_id: Uuid,
+    /// File name.
+    pub name: String,
+    /// Media type.
+    pub content_type: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// Image width in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Image height in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Download path (members of the conversation only).
+    pub url: String,
+}
+
+impl From<&AttachmentInfo> for MessageAttachmentDto {
+    fn from(a: &AttachmentInfo) -> Self {
+        MessageAttachmentDto {
+            attachment_id: a.attachment_id.uuid(),
+            name: a.name.clone(),
+            content_type: a.content_type.clone(),
+            size: a.size,
+            width: a.width,
+            height: a.height,
+            url: attachment_url(a.attachment_id),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Request bodies and query strings of the REST API, and their conversion to service inputs.
 //! Bodies reject unknown fields.
 
-use chat_domain::{ConversationId, MessageId, SeqWindow, UserId};
+use chat_domain::{AttachmentId, ConversationId, MessageId, SeqWindow, UserId};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -145,6 +145,11 @@ pub struct SendMessageRequest {
     #[serde(default, rename = "type")]
     #[schema(min_length = 1, max_length = 64)]
     pub kind: Option<String>,
+    /// Uploads to attach (`POST /api/v1/conversations/{id}/attachments`), at most 10
+    /// (default limit), distinct, each an unattached upload of the caller in this conversation.
+    #[serde(default)]
+    #[schema(max_items = 10)]
+    pub attachment_ids: Vec<Uuid>,
 }
 
 impl SendMessageRequest {
@@ -156,6 +161,7 @@ impl SendMessageRequest {
             text: self.text,
             kind: self.kind,
             thread_root_id: self.thread_root_id.map(MessageId::from),
+            attachment_ids: self.attachment_ids.into_iter().map(AttachmentId::from).collect(),
         }
     }
 }
