@@ -227,7 +227,9 @@ pub trait MessageStore: Send + Sync {
 /// The per-conversation event log (read side).
 #[async_trait]
 pub trait EventStore: Send + Sync {
-    /// Events with `seq > after_seq`, ascending, at most `limit`.
+    /// Events with `seq > after_seq`, ascending, at most `limit`. Message snapshots of
+    /// messages deleted since are redacted (empty text, no mentions or attachments,
+    /// `deleted = true`): a deleted message's content is not readable from the log.
     async fn events_after(
         &self,
         conv: ConversationId,

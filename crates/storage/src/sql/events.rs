@@ -1,13 +1,18 @@
 //! The conversation event log: the ONE place that takes sequence numbers and writes event and
 //! outbox rows ([`lock_sequence`], [`reserve_seqs`], [`insert_event`]), and [`EventStore`].
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
-use chat_domain::{ConversationEvent, ConversationId, EventId, EventPayload, Millis, UserId};
+use chat_domain::event::MessageData;
+use chat_domain::{ConversationEvent, ConversationId, EventId, EventPayload, MessageId, Millis, UserId};
 use sea_query::{Expr, ExprTrait, Order, Query};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-use super::schema::{ConversationEvents as Ev, ConversationSequences as Seqs, MessageProducerOutbox as Ob};
+use super::schema::{
+    ConversationEvents as Ev, ConversationSequences as Seqs, MessageProducerOutbox as Ob, Messages as M,
+};
 use super::{Dialect, SqlStore, db_err, execute, fetch_all, fetch_optional, get_i64, get_id, get_str, json_err};
 use crate::{EventStore, StoreError, StoreResult};
 
@@ -155,6 +160,46 @@ impl EventStore for SqlStore {
             .limit(super::lim(limit))
             .to_owned();
         let mut conn = self.reader().acquire().await.map_err(db_err)?;
-        fetch_all(&mut *conn, self.dialect(), &q).await?.iter().map(decode_event).collect()
+        let mut events: Vec<ConversationEvent> =
+            fetch_all(&mut *conn, self.dialect(), &q).await?.iter().map(decode_event).collect::<StoreResult<_>>()?;
+        redact_deleted(&mut conn, self.dialect(), &mut events).await?;
+        Ok(events)
     }
+}
+
+/// The message snapshot an event carries, if any.
+fn message_data(e: &mut ConversationEvent) -> Option<&mut MessageData> {
+    match &mut e.payload {
+        EventPayload::Message { message, .. }
+        | EventPayload::MessageEdited { message }
+        | EventPayload::MessageDeleted { message } => Some(message),
+        _ => None,
+    }
+}
+
+/// The log keeps what was said at the time; a deleted message's content must not be read back
+/// from it. Blanks text, mentions and attachments in the snapshots of messages that are
+/// deleted now (one query per page of events).
+async fn redact_deleted(conn: &mut AnyConnection, d: Dialect, events: &mut [ConversationEvent]) -> StoreResult<()> {
+    let mut ids: Vec<String> = events.iter_mut().filter_map(message_data).map(|m| m.message_id.to_string()).collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let q = Query::select()
+        .column(M::MessageId)
+        .from(M::Table)
+        .and_where(Expr::col(M::MessageId).is_in(ids))
+        .and_where(Expr::col(M::Deleted).eq(1))
+        .to_owned();
+    let deleted: HashSet<MessageId> =
+        fetch_all(&mut *conn, d, &q).await?.iter().map(|r| get_id(r, "message_id")).collect::<StoreResult<_>>()?;
+    for m in events.iter_mut().filter_map(message_data).filter(|m| deleted.contains(&m.message_id)) {
+        m.text.clear();
+        m.mentions = Default::default();
+        m.attachments.clear();
+        m.deleted = true;
+    }
+    Ok(())
 }

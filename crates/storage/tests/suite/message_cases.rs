@@ -162,15 +162,30 @@ pub async fn edit_reaction_delete_append_one_event_each(h: &Harness) {
     assert!(edited.edited && edited.version_count == 1 && edited.mentions.channel);
     let r = s.add_reaction(&edited, b.id, "👍", Millis(6_000)).await.unwrap().expect("added");
     assert_eq!((r.seq, r.kind()), (5, EventKind::ReactionAdded));
+    match &s.events_after(conv, 3, 1).await.unwrap()[0].payload {
+        EventPayload::MessageEdited { message } => {
+            assert_eq!((message.text.as_str(), message.version_count, message.edited), ("hello everyone", 1, true));
+        }
+        p => panic!("{p:?}"),
+    }
     let (tomb, d) = s.delete_message(msg.id, a.id, Millis(7_000)).await.unwrap().expect("deleted");
     assert_eq!((d.seq, d.kind()), (6, EventKind::MessageDeleted));
     assert!(tomb.deleted && tomb.text.is_empty());
     assert!(s.delete_message(msg.id, a.id, Millis(8_000)).await.unwrap().is_none());
-    let evs = s.events_after(conv, 3, 100).await.unwrap();
-    assert_eq!(evs.len(), 3);
+    // Once deleted, the message's content cannot be read back from the log either.
+    let evs = s.events_after(conv, 2, 100).await.unwrap();
+    assert_eq!(evs.len(), 4);
+    match &evs[0].payload {
+        EventPayload::Message { message, .. } => {
+            assert!(message.deleted && message.text.is_empty() && message.mentions.user_ids.is_empty());
+        }
+        p => panic!("{p:?}"),
+    }
+    let evs = &evs[1..];
     match &evs[0].payload {
         EventPayload::MessageEdited { message } => {
-            assert_eq!((message.text.as_str(), message.version_count, message.edited), ("hello everyone", 1, true));
+            assert_eq!((message.text.as_str(), message.version_count, message.deleted), ("", 1, true));
+            assert!(!message.mentions.channel);
         }
         p => panic!("{p:?}"),
     }
