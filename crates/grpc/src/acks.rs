@@ -123,7 +123,9 @@ pub(crate) fn start(
     input: Streaming<AckOffset>,
 ) -> mpsc::Receiver<Result<AckOffset, Status>> {
     let (tx, rx) = mpsc::channel(shared.cfg.stream_buffer);
-    tokio::spawn(run(shared, p, input, tx));
+    // Subscribed before the call is answered: updates recorded after that are forwarded.
+    let updates = shared.hub.tx.subscribe();
+    tokio::spawn(run(shared, p, input, updates, tx));
     rx
 }
 
@@ -131,10 +133,10 @@ async fn run(
     shared: Arc<Shared>,
     p: Principal,
     mut input: Streaming<AckOffset>,
+    mut updates: broadcast::Receiver<Arc<AckUpdate>>,
     tx: mpsc::Sender<Result<AckOffset, Status>>,
 ) {
     let origin = shared.hub.next_stream.fetch_add(1, Ordering::Relaxed);
-    let mut updates = shared.hub.tx.subscribe();
     let mut visibility = Visibility { me: if is_service(&p) { None } else { p.user_id() }, cache: HashMap::new() };
     let mut input_open = true;
     loop {

@@ -1,7 +1,8 @@
 //! `connection.v1.ConnectionManager`, backed by the [`chat_pipeline::ConnectionRegistry`].
 //!
 //! Authorization: a service credential may do everything (acting for the user named in the
-//! request); a user token registers, pings, lists and removes only its own connections, sees
+//! request); a user token registers, pings, lists and removes only its own connections (a
+//! connection id registered by another user is ALREADY_EXISTS), sees
 //! online users of its own workspace only, and may not list by gateway node or everything.
 
 use std::sync::Arc;
@@ -84,7 +85,7 @@ impl ConnectionManager for ConnectionApi {
             // A user may replace its own connection, never take over another user's id.
             let all = self.0.registry.all_connections().await.map_err(pipeline_status)?;
             if all.iter().any(|x| x.connection_id == c.connection_id && x.user_id != user) {
-                return Err(Status::permission_denied("connection_id belongs to another user"));
+                return Err(domain_status(DomainError::Conflict("connection_id is registered by another user".into())));
             }
         }
         let connected_at = c.connected_at.as_ref().map_or_else(Millis::now, millis);

@@ -23,9 +23,12 @@
 //!
 //! # Streams
 //! `StreamCreateMessages` answers every request in request order, each after its commit,
-//! processing up to [`GrpcConfig::stream_window`] requests concurrently (they share the
-//! service's group commit); a client that stops reading stops the server from reading more
-//! (bounded memory). `StreamAckOffsets` records acks through `ChatService::ack`, echoes each
+//! with up to [`GrpcConfig::stream_window`] requests in flight. Requests for different
+//! conversations run concurrently and share the service's group commits; requests for the
+//! same conversation are sent one after another, so their seqs follow request order (the
+//! service offers no ordered batch submission to pipeline them). A client that stops reading
+//! stops the server from reading more: per stream the server holds at most the window, the
+//! response buffer and what HTTP/2 flow control admits. `StreamAckOffsets` records acks through `ChatService::ack`, echoes each
 //! with the resulting position and forwards the ack updates that other gRPC ack streams of
 //! this process record for conversations the caller is a member of (acks made through other
 //! interfaces or other core processes are not forwarded).
@@ -87,7 +90,8 @@ pub mod pb {
 }
 
 /// Fully-qualified names of the three chat services, as reflection lists them.
-pub const SERVICE_NAMES: [&str; 3] = ["auth.v1.AuthService", "connection.v1.ConnectionManager", "message.v1.MessageService"];
+pub const SERVICE_NAMES: [&str; 3] =
+    ["auth.v1.AuthService", "connection.v1.ConnectionManager", "message.v1.MessageService"];
 
 /// Settings of [`GrpcServer`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,8 +110,8 @@ pub struct GrpcConfig {
     /// default) accepts any service credential (clients exist only when an operator created
     /// them).
     pub service_scope: Option<String>,
-    /// Largest accepted request message, in bytes (default 1 MiB); larger is
-    /// RESOURCE_EXHAUSTED (tonic's decoder limit).
+    /// Largest accepted request message, in bytes (default 1 MiB); a larger one is refused
+    /// by tonic's decoder with OUT_OF_RANGE.
     pub max_message_bytes: usize,
 }
 
@@ -195,9 +199,10 @@ impl GrpcServer {
 
         let max = self.shared.cfg.max_message_bytes;
         let auth = AuthServiceServer::new(auth_svc::AuthApi(self.shared.clone())).max_decoding_message_size(max);
-        let conn =
-            ConnectionManagerServer::new(connection_svc::ConnectionApi(self.shared.clone())).max_decoding_message_size(max);
-        let msg = MessageServiceServer::new(message_svc::MessageApi(self.shared.clone())).max_decoding_message_size(max);
+        let conn = ConnectionManagerServer::new(connection_svc::ConnectionApi(self.shared.clone()))
+            .max_decoding_message_size(max);
+        let msg =
+            MessageServiceServer::new(message_svc::MessageApi(self.shared.clone())).max_decoding_message_size(max);
 
         let (reporter, health) = tonic_health::server::health_reporter();
         // The reporter's lock is uncontended here (nobody else holds it yet).

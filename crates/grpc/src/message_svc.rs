@@ -1,16 +1,17 @@
 //! `message.v1.MessageService`: `CreateMessage` and `StreamCreateMessages` (here) and
 //! `StreamAckOffsets` (in [`crate::acks`]).
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use chat_auth::Principal;
 use chat_core::service::{SendMessage, SendOutcome};
-use chat_domain::{Millis, UserId};
+use chat_domain::{ConversationId, Millis, UserId};
 use futures::future::BoxFuture;
 use futures::stream::FuturesOrdered;
 use futures::{FutureExt as _, Stream, StreamExt as _};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -39,10 +40,9 @@ fn send_input(p: &Principal, req: CreateMessageRequest) -> Result<(UserId, SendM
     };
     let client_msg_id = [req.client_msg_id, m.message_id].into_iter().find(|k| !k.is_empty());
     let kind = Some(m.r#type).filter(|k| !k.is_empty());
-    Ok((
-        actor,
-        SendMessage { conversation_id, client_msg_id, text: m.text, kind, thread_root_id, attachment_ids: Vec::new() },
-    ))
+    let text = m.text;
+    let s = SendMessage { conversation_id, client_msg_id, text, kind, thread_root_id, attachment_ids: Vec::new() };
+    Ok((actor, s))
 }
 
 /// Sends through the service (group commit) and builds the response after the commit.
@@ -77,15 +77,48 @@ fn refused(index: i64, status: &Status) -> CreateMessageResponse {
     }
 }
 
-/// Answers one stream request: validation errors at once, sends on their own task (so they
-/// progress while earlier responses wait for the client) and join the group commit.
-fn answer(shared: &Arc<Shared>, p: &Principal, index: i64, req: CreateMessageRequest) -> BoxFuture<'static, CreateMessageResponse> {
+/// Per stream: the completion signal of the latest request of each conversation, so that a
+/// conversation's requests are sent one after another (their seqs follow request order) while
+/// requests of different conversations proceed concurrently and share group commits.
+#[derive(Default)]
+struct Tails(HashMap<ConversationId, oneshot::Receiver<()>>);
+
+impl Tails {
+    /// Takes the previous request's signal for `conv` and registers the new request's.
+    fn chain(&mut self, conv: ConversationId, limit: usize) -> (Option<oneshot::Receiver<()>>, oneshot::Sender<()>) {
+        if self.0.len() > limit {
+            // Forget conversations whose latest request is done.
+            self.0.retain(|_, rx| matches!(rx.try_recv(), Err(oneshot::error::TryRecvError::Empty)));
+        }
+        let (done, next) = oneshot::channel();
+        (self.0.insert(conv, next), done)
+    }
+}
+
+/// Answers one stream request: validation errors at once; a send runs on its own task (so it
+/// progresses while earlier responses wait for the client) after the previous request of the
+/// same conversation finished.
+fn answer(
+    shared: &Arc<Shared>,
+    p: &Principal,
+    tails: &mut Tails,
+    index: i64,
+    req: CreateMessageRequest,
+) -> BoxFuture<'static, CreateMessageResponse> {
     let (actor, input) = match send_input(p, req) {
         Ok(x) => x,
         Err(status) => return futures::future::ready(refused(index, &status)).boxed(),
     };
+    let (previous, done) = tails.chain(input.conversation_id, shared.cfg.stream_window * 2);
     let shared2 = shared.clone();
-    let task = tokio::spawn(async move { create(&shared2, actor, input).await });
+    let task = tokio::spawn(async move {
+        if let Some(previous) = previous {
+            let _ = previous.await; // Err: the previous task ended without signalling; done too
+        }
+        let out = create(&shared2, actor, input).await;
+        drop(done);
+        out
+    });
     async move {
         match task.await {
             Ok(Ok(mut resp)) => {
@@ -110,6 +143,7 @@ async fn pump(
 ) {
     let window = shared.cfg.stream_window;
     let mut pending: FuturesOrdered<BoxFuture<'static, CreateMessageResponse>> = FuturesOrdered::new();
+    let mut tails = Tails::default();
     let mut index = 0i64;
     let mut input_open = true;
     let mut input_error = None;
@@ -123,7 +157,7 @@ async fn pump(
             }
             msg = input.message(), if input_open && pending.len() < window => match msg {
                 Ok(Some(req)) => {
-                    pending.push_back(answer(&shared, &p, index, req));
+                    pending.push_back(answer(&shared, &p, &mut tails, index, req));
                     index += 1;
                 }
                 Ok(None) => input_open = false,
