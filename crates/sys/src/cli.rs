@@ -37,6 +37,9 @@ pub struct CommonArgs {
     /// WebSocket/STOMP gateway port (default 8082; 0 picks a free port).
     #[arg(long, global = true)]
     pub ws_port: Option<u16>,
+    /// gRPC API port (default 9090; 0 picks a free port).
+    #[arg(long, global = true)]
+    pub grpc_port: Option<u16>,
 }
 
 /// Subcommands.
@@ -80,6 +83,7 @@ pub fn main(cli: Cli) -> ExitCode {
         database_url: cli.common.database_url.clone(),
         http_port: cli.common.http_port,
         ws_port: cli.common.ws_port,
+        grpc_port: cli.common.grpc_port,
     };
     let config = match config::load(cli.common.config.as_deref(), &env, &overrides) {
         Ok(c) => c,

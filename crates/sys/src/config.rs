@@ -25,6 +25,9 @@ pub struct Config {
     pub http: ListenConfig,
     /// The WebSocket/STOMP gateway listener (default port 8082).
     pub ws: ListenConfig,
+    /// The gRPC API listener of the core role (default port 9090): `auth.v1`,
+    /// `connection.v1`, `message.v1`, health and reflection.
+    pub grpc: ListenConfig,
     /// Gateway behaviour: node id, origins, STOMP limits, heart-beats (see
     /// `chat_gateway::GatewayConfig`).
     pub gateway: chat_gateway::GatewayConfig,
@@ -46,6 +49,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             http: ListenConfig::rest(),
             ws: ListenConfig::gateway(),
+            grpc: ListenConfig::grpc(),
             gateway: chat_gateway::GatewayConfig::default(),
             auth: chat_auth::AuthConfig::default(),
             limits: chat_domain::Limits::default(),
@@ -89,6 +93,11 @@ impl ListenConfig {
     pub fn gateway() -> Self {
         ListenConfig { bind: unspecified(), port: 8082 }
     }
+
+    /// The gRPC default: `0.0.0.0:9090`.
+    pub fn grpc() -> Self {
+        ListenConfig { bind: unspecified(), port: 9090 }
+    }
 }
 
 /// Write path tuning.
@@ -129,6 +138,8 @@ pub struct Overrides {
     pub http_port: Option<u16>,
     /// `--ws-port`.
     pub ws_port: Option<u16>,
+    /// `--grpc-port`.
+    pub grpc_port: Option<u16>,
 }
 
 /// Builds the layered configuration.
@@ -175,12 +186,16 @@ pub fn load(file: Option<&Path>, env: &[(String, String)], overrides: &Overrides
     if let Some(p) = overrides.ws_port {
         fig = fig.merge(("ws.port", p));
     }
+    if let Some(p) = overrides.grpc_port {
+        fig = fig.merge(("grpc.port", p));
+    }
     fig.extract::<Config>().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
 }
 
 /// The top-level keys of [`Config`]: a `CHAT_` variable whose first segment is not one of
 /// these is not configuration and is ignored.
-const TOP_LEVEL_KEYS: &[&str] = &["data_dir", "database", "http", "ws", "gateway", "auth", "limits", "service", "log"];
+const TOP_LEVEL_KEYS: &[&str] =
+    &["data_dir", "database", "http", "ws", "grpc", "gateway", "auth", "limits", "service", "log"];
 
 /// Variables with the `CHAT_` prefix that are not configuration keys (test harness and
 /// flag fallbacks), ignored by the environment layer.

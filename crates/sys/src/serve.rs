@@ -42,6 +42,8 @@ pub struct BoundAddrs {
     pub http: SocketAddr,
     /// WebSocket/STOMP gateway.
     pub ws: SocketAddr,
+    /// gRPC API.
+    pub grpc: SocketAddr,
 }
 
 /// Runs every role until `shutdown` completes, then drains.
@@ -89,10 +91,19 @@ pub async fn run_with(
 
     let http_listener = bind(&config.http, "REST").await?;
     let ws_listener = bind(&config.ws, "gateway").await?;
-    let bound = BoundAddrs { http: http_listener.local_addr()?, ws: ws_listener.local_addr()? };
-    tracing::info!(rest = %bound.http, gateway = %bound.ws, node = gateway.node_id(), "chat-sys serving");
+    let grpc_listener = bind(&config.grpc, "gRPC").await?;
+    let bound = BoundAddrs {
+        http: http_listener.local_addr()?,
+        ws: ws_listener.local_addr()?,
+        grpc: grpc_listener.local_addr()?,
+    };
+    tracing::info!(
+        rest = %bound.http, gateway = %bound.ws, grpc = %bound.grpc, node = gateway.node_id(),
+        "chat-sys serving"
+    );
     on_bound(bound);
 
+    let grpc_server = chat_grpc::GrpcServer::new(service.clone(), auth.clone(), pipeline.registry());
     let state = chat_core::rest::AppState::new(service, auth);
     let stop = CancellationToken::new();
     tokio::spawn({
@@ -104,12 +115,14 @@ pub async fn run_with(
     });
     let app = chat_core::rest::router(state).route("/metrics", get(move || std::future::ready(metrics.render())));
     let rest = axum::serve(http_listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let grpc = grpc_server.serve(grpc_listener, stop.clone().cancelled_owned());
     let ws = chat_gateway::serve(ws_listener, gateway, stop.cancelled_owned());
-    let (rest_result, ws_result) = tokio::join!(rest, ws);
+    let (rest_result, ws_result, grpc_result) = tokio::join!(rest, ws, grpc);
     pipeline.shutdown(Duration::from_secs(5)).await;
     sql.close().await;
     rest_result.context("REST server")?;
     ws_result.context("gateway server")?;
+    grpc_result.context("gRPC server")?;
     Ok(())
 }
 
