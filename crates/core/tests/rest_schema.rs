@@ -207,7 +207,9 @@ async fn pattern_edges_match_the_server() {
     let conv = app.channel(&alice, "edges", false).await;
     let send = format!("/api/v1/conversations/{conv}/messages");
     assert_eq!(status(&app, post.clone(), &send, &alice, json!({"text": "\u{2003}\u{a0}\n"})).await, 422);
-    assert_eq!(status(&app, post.clone(), &send, &alice, json!({"text": "\u{1c}"})).await, 201);
+    assert_eq!(status(&app, post.clone(), &send, &alice, json!({"text": "\u{1c}"})).await, 422);
+    assert_eq!(status(&app, post.clone(), &send, &alice, json!({"text": "\u{200b}\u{feff}"})).await, 422);
+    assert_eq!(status(&app, post.clone(), &send, &alice, json!({"text": "two\nlines\tand a tab"})).await, 201);
     assert_eq!(status(&app, post.clone(), &send, &alice, json!({"text": "x", "type": "a\u{7f}"})).await, 422);
     // Emoji: no whitespace or control characters.
     let msg = app.say(&alice, conv, "react to me").await;

@@ -17,6 +17,10 @@ struct Env {
 }
 
 async fn env() -> Env {
+    env_with(ServiceConfig::default()).await
+}
+
+async fn env_with(cfg: ServiceConfig) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("chat.db").display());
     let store = SqlStore::connect(&url, ConnectOptions::default()).await.unwrap();
@@ -24,7 +28,7 @@ async fn env() -> Env {
     let ws = Workspace { id: WorkspaceId::DEFAULT, name: "default".into(), created_at: Millis::now() };
     store.ensure_workspace(&ws).await.unwrap();
     let store: Arc<dyn Store> = Arc::new(store);
-    Env { _dir: dir, svc: ChatService::new(store, ServiceConfig::default()) }
+    Env { _dir: dir, svc: ChatService::new(store, cfg) }
 }
 
 impl Env {
@@ -276,6 +280,23 @@ async fn slow_mode_rate_limits_members_not_owners() {
     // Owners are exempt.
     env.say(alice, conv, "one").await;
     env.say(alice, conv, "two").await;
+}
+
+#[tokio::test]
+async fn sends_past_the_per_user_rate_are_refused_with_the_wait() {
+    let limits = chat_domain::Limits { sends_per_user_per_sec: 1, send_burst_per_user: 3, ..Default::default() };
+    let env = env_with(ServiceConfig { limits, ..Default::default() }).await;
+    let (alice, bob) = (env.user("alice").await, env.user("bob").await);
+    let conv = env.channel_with(alice, false, None, &[bob]).await;
+    for i in 0..3 {
+        env.say(bob, conv, &format!("burst {i}")).await;
+    }
+    match env.svc.send(bob, msg(conv, "one too many")).await {
+        Err(DomainError::RateLimited { retry_after_ms, .. }) => assert!((1..=1000).contains(&retry_after_ms)),
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+    // The budget is per user: alice is unaffected.
+    env.say(alice, conv, "mine").await;
 }
 
 #[tokio::test]

@@ -21,6 +21,11 @@ pub struct Limits {
     pub max_emoji_bytes: usize,
     /// Maximum client message id length (default 128).
     pub max_client_msg_id_bytes: usize,
+    /// Sends per second one user may make, over every interface together (REST, STOMP,
+    /// gRPC); 0 disables the limit (default 50).
+    pub sends_per_user_per_sec: u32,
+    /// Burst of sends above that rate a user may make at once (default 200).
+    pub send_burst_per_user: u32,
     /// Maximum size of one uploaded attachment in bytes (default 10 MiB).
     pub max_attachment_bytes: u64,
     /// Maximum attachments on one message (default 10).
@@ -37,6 +42,8 @@ impl Default for Limits {
             max_page: 500,
             max_emoji_bytes: 64,
             max_client_msg_id_bytes: 128,
+            sends_per_user_per_sec: 50,
+            send_burst_per_user: 200,
             max_attachment_bytes: 10 * 1024 * 1024,
             max_attachments_per_message: 10,
         }

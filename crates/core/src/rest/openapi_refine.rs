@@ -23,24 +23,36 @@ const CTRL: &str = r"\u0000-\u001F\u007F-\u009F";
 /// Whitespace or control characters.
 const WS_OR_CTRL: &str = r"\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
 
-/// Message text: not blank (some character is not whitespace).
+/// Control characters but line breaks and tabs (refused in message texts and topics).
+const CTRL_NO_BREAKS: &str = r"\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F";
+/// Invisible characters that do not make a text non-blank (zero-width space/joiners, word
+/// joiner, BOM, soft hyphen).
+const INVISIBLE: &str = r"\u00AD\u200B-\u200D\u2060\uFEFF";
+/// Bidirectional overrides and isolates (refused in names).
+const BIDI: &str = r"\u202A-\u202E\u2066-\u2069";
+
+/// Message text: some character is neither whitespace, invisible nor a control character,
+/// and no control characters but line breaks and tabs.
 pub(super) fn not_blank_pattern() -> String {
-    format!("[^{WS}]")
+    format!("^[^{CTRL_NO_BREAKS}]*[^{WS}{CTRL}{INVISIBLE}][^{CTRL_NO_BREAKS}]*$")
 }
 
-/// Channel name: once trimmed, 1..=80 characters, none a control character.
+/// Channel name: once trimmed, 1..=80 characters, none a control or bidi character.
 pub(super) fn channel_name_pattern() -> String {
-    format!("^[{WS}]*[^{WS_OR_CTRL}](?:[^{CTRL}]{{0,78}}[^{WS_OR_CTRL}])?[{WS}]*$")
+    format!("^[{WS}]*[^{WS_OR_CTRL}{BIDI}](?:[^{CTRL}{BIDI}]{{0,78}}[^{WS_OR_CTRL}{BIDI}])?[{WS}]*$")
 }
 
-/// Display name: once trimmed at most 64 characters (blank means "the username").
+/// Display name: once trimmed at most 64 characters, none a control or bidi character
+/// (blank means "the username").
 pub(super) fn display_name_pattern() -> String {
-    format!(r"^[{WS}]*(?:[^{WS}](?:[\s\S]{{0,62}}[^{WS}])?)?[{WS}]*$")
+    format!("^[{WS}]*(?:[^{WS_OR_CTRL}{BIDI}](?:[^{CTRL}{BIDI}]{{0,62}}[^{WS_OR_CTRL}{BIDI}])?)?[{WS}]*$")
 }
 
-/// Emoji: no whitespace, no control characters.
+/// Emoji: a `:shortcode:` of `[a-z0-9_+-]`, or emoji characters: no whitespace, control or
+/// bidi characters, no ASCII but the digits, `#` and `*` of keycaps, not only invisible ones.
 pub(super) fn emoji_pattern() -> String {
-    format!("^[^{WS_OR_CTRL}]+$")
+    let not_allowed = format!(r"\u0000-\u0022\u0024-\u0029\u002B-\u002F\u003A-\u007F{WS}{CTRL}{BIDI}");
+    format!("^(?::[a-z0-9_+-]+:|[^{not_allowed}]*[^{not_allowed}{INVISIBLE}][^{not_allowed}]*)$")
 }
 
 /// Client-defined message type: no control characters.

@@ -23,7 +23,8 @@ impl ChatService {
     /// # Errors
     /// `Invalid` (`text`, `clientMsgId`, `type`, `threadRootId`, `attachmentIds`), as
     /// [`authz::require_member`], `Forbidden` for a thread reply when `allow_thread` is off,
-    /// `RateLimited { retry_after_ms }` in slow mode (owners exempt), `Unavailable` when the
+    /// `RateLimited { retry_after_ms }` in slow mode (owners exempt) or past the per-user send
+    /// rate (`limits.sends_per_user_per_sec`), `Unavailable` when the
     /// database is unreachable (nothing stored).
     pub async fn send(&self, actor: UserId, req: SendMessage) -> ServiceResult<SendOutcome> {
         let limits = self.limits();
@@ -57,6 +58,7 @@ impl ChatService {
             return Ok(SendOutcome::Duplicate { message: original });
         }
         self.check_send_attachments(actor, &conv, &req.attachment_ids).await?;
+        self.take_send_budget(actor)?;
         let reservation = self.reserve_slow_mode(&conv, &member, now).await?;
         let msg = NewMessage {
             id: MessageId::new(),

@@ -134,6 +134,11 @@ pub struct ChatService {
     slow_mode: Arc<Mutex<HashMap<(ConversationId, UserId), Millis>>>,
     /// Blob store and upload policy ([`ChatService::with_attachments`]); `None`: disabled.
     attachments: Option<Arc<attachments::Attachments>>,
+    /// Per-user send rate (`limits.sends_per_user_per_sec`, burst `send_burst_per_user`),
+    /// shared by every interface; `None` when disabled. governor's keyed GCRA state is a
+    /// concurrent map, so no lock of ours; idle keys are pruned by `retain_recent` from
+    /// time to time.
+    send_limiter: Option<Arc<governor::DefaultKeyedRateLimiter<UserId>>>,
 }
 
 impl std::fmt::Debug for ChatService {
@@ -152,6 +157,7 @@ impl ChatService {
         let notify = Arc::new(Notify::new());
         let batcher = batcher::Batcher::spawn(store.clone(), notify.clone(), cfg.max_batch, cfg.writers);
         ChatService {
+            send_limiter: send_limiter(&cfg.limits),
             store,
             cfg: Arc::new(cfg),
             notify,
@@ -159,6 +165,25 @@ impl ChatService {
             slow_mode: Arc::new(Mutex::new(HashMap::new())),
             attachments: None,
         }
+    }
+
+    /// Takes one send from the actor's rate budget.
+    ///
+    /// # Errors
+    /// `RateLimited` with the time until the next send is allowed.
+    fn take_send_budget(&self, actor: UserId) -> ServiceResult<()> {
+        let Some(limiter) = &self.send_limiter else { return Ok(()) };
+        if limiter.len() > 100_000 {
+            limiter.retain_recent();
+        }
+        limiter.check_key(&actor).map_err(|not_until| {
+            use governor::clock::Clock;
+            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+            DomainError::RateLimited {
+                reason: format!("at most {} messages per second per user", self.cfg.limits.sends_per_user_per_sec),
+                retry_after_ms: (wait.as_millis() as u64).max(1),
+            }
+        })
     }
 
     /// The store behind the service (for readiness probes and the outbox relay).
@@ -266,4 +291,11 @@ impl ChatService {
 pub(crate) fn notify_commit(n: &Notify) {
     n.notify_waiters();
     n.notify_one();
+}
+
+/// The per-user send limiter of `limits` (`None` when `sends_per_user_per_sec` is 0).
+fn send_limiter(limits: &Limits) -> Option<Arc<governor::DefaultKeyedRateLimiter<UserId>>> {
+    let rate = std::num::NonZeroU32::new(limits.sends_per_user_per_sec)?;
+    let burst = std::num::NonZeroU32::new(limits.send_burst_per_user.max(1)).unwrap_or(rate);
+    Some(Arc::new(governor::RateLimiter::keyed(governor::Quota::per_second(rate).allow_burst(burst))))
 }
