@@ -38,10 +38,16 @@ pub struct GatewayConfig {
     pub max_subscriptions_per_session: usize,
     /// Concurrent sessions (devices) per user on this node. Default 16.
     pub max_sessions_per_user: usize,
-    /// Sustained SEND rate per session, frames per second. Default 50.
+    /// Sustained rate of client frames per session, frames per second. Every frame after
+    /// CONNECT counts (SEND, SUBSCRIBE, UNSUBSCRIBE, ACK/NACK, BEGIN/COMMIT/ABORT,
+    /// DISCONNECT; heart-beat EOLs do not). Default 50.
     pub send_rate_per_sec: u32,
-    /// SEND burst per session. Default 100.
+    /// Burst of client frames per session (see [`GatewayConfig::send_rate_per_sec`]).
+    /// Default 100.
     pub send_burst: u32,
+    /// Maximum length of a client frame's `receipt` header in bytes (it is echoed in
+    /// RECEIPT and ERROR frames). Default 256.
+    pub max_receipt_bytes: usize,
     /// Outbound queue length per connection (frames and deliveries not yet written). A
     /// connection whose queue is full is closed as a slow consumer. Default 1024.
     pub outbound_queue_len: usize,
@@ -64,10 +70,13 @@ pub struct GatewayConfig {
     /// Minimum interval between two registry `last ping` updates of one connection, in ms.
     /// Default 10,000.
     pub registry_touch_interval_ms: u64,
-    /// Open transactions per session. Default 8.
+    /// Open transactions per session. Default 4.
     pub max_transactions_per_session: usize,
     /// SEND frames buffered per transaction. Default 128.
     pub max_frames_per_transaction: usize,
+    /// Bytes of SEND bodies buffered by all open transactions of one session together.
+    /// Default 262,144 (256 KiB).
+    pub max_transaction_bytes: usize,
     /// Page size of store reads for resume and gap repair. Default 200.
     pub replay_page_size: i64,
     /// Conversations in the `resume` headers of one SUBSCRIBE. Default 1,024.
@@ -77,6 +86,11 @@ pub struct GatewayConfig {
     pub member_cache_ttl_ms: u64,
     /// On shutdown, how long sessions get to flush pending frames, in ms. Default 5,000.
     pub shutdown_grace_ms: u64,
+    /// After a raw WebSocket session sent its last frame (ERROR, DISCONNECT's RECEIPT) and its
+    /// WebSocket Close, incoming data is still read and discarded for at most this long, or
+    /// until the client's Close, so the ERROR and the close status reach a client that is
+    /// still sending (closing a socket with unread data resets it). In ms. Default 1,000.
+    pub close_linger_ms: u64,
     /// SockJS under `/ws` (see [`SockJsConfig`]).
     pub sockjs: SockJsConfig,
 }
@@ -144,6 +158,7 @@ impl Default for GatewayConfig {
             max_sessions_per_user: 16,
             send_rate_per_sec: 50,
             send_burst: 100,
+            max_receipt_bytes: 256,
             outbound_queue_len: 1024,
             max_coalesce_bytes: 64 * 1024,
             connect_timeout_ms: 10_000,
@@ -152,12 +167,14 @@ impl Default for GatewayConfig {
             heartbeat_min_ms: 1_000,
             heartbeat_grace_factor: 2,
             registry_touch_interval_ms: 10_000,
-            max_transactions_per_session: 8,
+            max_transactions_per_session: 4,
             max_frames_per_transaction: 128,
+            max_transaction_bytes: 256 * 1024,
             replay_page_size: 200,
             max_resume_conversations: 1024,
             member_cache_ttl_ms: 30_000,
             shutdown_grace_ms: 5_000,
+            close_linger_ms: 1_000,
             sockjs: SockJsConfig::default(),
         }
     }

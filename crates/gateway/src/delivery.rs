@@ -90,24 +90,72 @@ pub(crate) struct ConnHandle {
     pub stop: CancellationToken,
     /// Set before `stop` when the connection is closed for being a slow consumer.
     pub slow: Arc<AtomicBool>,
+    /// The WebSocket close status the connection ends with.
+    pub close: Arc<CloseStatus>,
 }
 
 impl ConnHandle {
     /// Queues without waiting; a full queue closes the connection as a slow consumer.
-    pub fn offer(&self, item: Outbound) {
+    /// `false` when the item was not queued (queue full, or the connection is gone).
+    pub fn offer(&self, item: Outbound) -> bool {
         match self.tx.try_send(item) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => self.close_slow(),
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.close_slow();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 
     fn close_slow(&self) {
+        self.close.set(close_code::POLICY, "slow consumer");
         if !self.slow.swap(true, Ordering::AcqRel) {
             metrics::counter!(SLOW_CONSUMER_METRIC).increment(1);
             tracing::info!(session = %self.session_id, "closing slow consumer");
         }
         self.stop.cancel();
+    }
+}
+
+/// WebSocket close status codes (RFC 6455 section 7.4.1) the gateway sends.
+pub(crate) mod close_code {
+    /// DISCONNECT: normal closure.
+    pub const NORMAL: u16 = 1000;
+    /// Server shutdown.
+    pub const GOING_AWAY: u16 = 1001;
+    /// An ERROR frame (protocol, limit or authorization failure) or a slow consumer.
+    pub const POLICY: u16 = 1008;
+    /// A frame or WebSocket message over a size limit.
+    pub const TOO_BIG: u16 = 1009;
+}
+
+/// The WebSocket close status a connection ends with: the first status set wins (the cause),
+/// default 1000. Raw WebSocket sessions send it in their Close frame; SockJS ignores it.
+#[derive(Debug, Default)]
+pub(crate) struct CloseStatus {
+    status: Mutex<Option<(u16, String)>>,
+    /// Set by the WebSocket transport when the client sent a message over the size limit
+    /// (the inbound stream then ends).
+    pub too_big: AtomicBool,
+}
+
+impl CloseStatus {
+    /// Sets the status unless one is set already; `reason` is cut to fit a Close frame.
+    pub fn set(&self, code: u16, reason: &str) {
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        if status.is_none() {
+            let mut end = reason.len().min(120);
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            *status = Some((code, reason[..end].to_owned()));
+        }
+    }
+
+    /// The status to send (1000 and no reason when none was set).
+    pub fn get(&self) -> (u16, String) {
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or((close_code::NORMAL, String::new()))
     }
 }
 

@@ -134,7 +134,8 @@ async fn upgrade(
     let session_shared = shared.clone();
     ws.on_upgrade(move |socket| async move {
         let tracker = session_shared.tasks.clone();
-        tracker.track_future(Session::serve(session_shared, Transport::websocket(socket), peer)).await;
+        let (transport, close) = Transport::websocket(socket);
+        tracker.track_future(Session::serve_websocket(session_shared, transport, peer, close)).await;
     })
 }
 

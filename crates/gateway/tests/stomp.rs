@@ -548,7 +548,8 @@ async fn graceful_shutdown_closes_sessions() {
 #[tokio::test]
 async fn send_rate_and_sessions_per_user_are_limited() {
     let cfg =
-        chat_gateway::GatewayConfig { send_rate_per_sec: 1, send_burst: 2, max_sessions_per_user: 2, ..test_config() };
+        // The burst covers the two SUBSCRIBEs of `client` and two SENDs: every frame counts.
+        chat_gateway::GatewayConfig { send_rate_per_sec: 1, send_burst: 4, max_sessions_per_user: 2, ..test_config() };
     let stack = Stack::start(cfg).await;
     let (a, b) = (stack.user("alice").await, stack.user("bob").await);
     let dm = stack.dm(&a, &b).await;
@@ -558,7 +559,7 @@ async fn send_rate_and_sessions_per_user_are_limited() {
         a1.until_receipt(&r).await;
     }
     a1.send_chat(dm, a.id, "m3", "hi").await;
-    assert!(a1.until_error().await.header("message").unwrap().contains("send rate"));
+    assert!(a1.until_error().await.header("message").unwrap().contains("send_rate_per_sec = 1"));
     assert!(a1.wait_closed(WAIT).await);
     assert_eq!(stack.message_count(&a, dm).await, 2);
 

@@ -18,7 +18,7 @@ impl Session {
         {
             return Err(StompError::new(format!("unknown transaction '{}'", short(tx))));
         }
-        self.receipt(frame.receipt.as_deref()).await;
+        self.receipt(frame.receipt.as_deref());
         Ok(Next::Continue)
     }
 }

@@ -5,7 +5,7 @@
 //! CONNECT frame, its `passcode` header, the handshake query `?token=` (seed). Tokens are
 //! never logged.
 
-use chat_domain::Millis;
+use chat_domain::{DomainError, Millis};
 use chat_pipeline::{Connection, SessionState};
 use chat_stomp::{ConnectFrame, server};
 
@@ -31,16 +31,18 @@ impl Session {
             .map(str::to_owned)
             .ok_or_else(|| {
                 StompError::new(
-                    "authentication required: send an access token in the CONNECT 'Authorization: Bearer' or \
+                    "authentication required - send an access token in the CONNECT 'Authorization Bearer' or \
                      'passcode' header, or as ?token= at the handshake",
                 )
             })?;
-        let identity = self
-            .shared
-            .core
-            .verify_token(&token)
-            .await
-            .map_err(|e| StompError::new(format!("authentication failed: {e}")))?;
+        let identity = self.shared.core.verify_token(&token).await.map_err(|e| {
+            // Sent before CONNECTED: no ':' (see `StompError::to_frame`).
+            let reason = match e {
+                DomainError::Unauthenticated(reason) => reason,
+                other => other.to_string(),
+            };
+            StompError::new(format!("authentication failed - {reason}"))
+        })?;
 
         let max = self.shared.cfg.max_sessions_per_user;
         if !self.shared.hub.add(identity.user_id, self.handle.clone(), max) {
@@ -58,7 +60,7 @@ impl Session {
         let server_name = concat!("chat-sys/", env!("CARGO_PKG_VERSION"));
         let frame = server::connected(version, hb.reply, Some(server_name), Some(&self.id));
         let frame = self.encode(&frame).ok_or_else(|| StompError::new("internal error: cannot encode CONNECTED"))?;
-        self.queue(Outbound::Connected { frame, version, identity, send_interval: hb.send_interval }).await;
+        self.queue(Outbound::Connected { frame, version, identity, send_interval: hb.send_interval });
         tracing::debug!(session = %self.id, user = %identity.user_id, %version, "session connected");
         Ok(Next::Continue)
     }

@@ -6,8 +6,8 @@ use crate::delivery::Outbound;
 
 impl Session {
     pub(super) async fn on_disconnect(&mut self, receipt: Option<String>) -> Handled {
-        self.receipt(receipt.as_deref()).await;
-        self.queue(Outbound::Close(None)).await;
+        self.receipt(receipt.as_deref());
+        self.queue(Outbound::Close(None));
         Ok(Next::Close)
     }
 }

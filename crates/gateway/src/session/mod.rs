@@ -16,7 +16,18 @@
 //!
 //! Every protocol, limit or authorization failure is an ERROR frame (`message` names the
 //! problem, `receipt-id` echoes the offending frame's receipt) followed by a close (STOMP
-//! spec "ERROR").
+//! spec "ERROR"). An ERROR sent before CONNECTED has no `:`, `\`, CR or LF in its `message`
+//! (clients decode header escapes only after a STOMP 1.2 CONNECTED).
+//!
+//! The reader never waits on the outbound queue: a full queue closes the connection as a slow
+//! consumer (as for deliveries), so a client that sends receipt-bearing frames and never reads
+//! cannot stall the reader (and its heart-beat deadline). Every client frame after CONNECT
+//! counts against the session's rate limit.
+//!
+//! On a raw WebSocket the session ends with a WebSocket Close carrying a status code (1000
+//! DISCONNECT, 1001 shutdown, 1008 ERROR or slow consumer, 1009 a size limit), then keeps
+//! reading and discarding incoming data for at most `close_linger_ms` (or until the client's
+//! Close), so the ERROR reaches a client that is still sending.
 
 mod ack;
 mod connect;
@@ -28,16 +39,18 @@ pub(crate) mod writer;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use bytes::{Bytes, BytesMut};
 use chat_domain::Millis;
-use chat_stomp::{ClientFrame, Decoder, Frame, Item, ParseOptions, SendFrame, Version, encode_for_version, server};
-use futures::stream::BoxStream;
-use futures::{Sink, SinkExt, StreamExt};
+use chat_stomp::{ClientFrame, DecodeError, Decoder, Frame, Item, ParseOptions, Version, encode_for_version, server};
+use futures::stream::{BoxStream, SplitSink, SplitStream};
+use futures::{Sink, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -45,7 +58,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
 use crate::core::Identity;
-use crate::delivery::{ConnHandle, Outbound};
+use crate::delivery::{CloseStatus, ConnHandle, Outbound, close_code};
 use crate::destinations::SubscribeDestination;
 
 /// What the HTTP handshake learned about the client.
@@ -75,29 +88,88 @@ pub(crate) struct Transport {
 impl Transport {
     /// A raw WebSocket: text and binary messages both carry STOMP bytes; writes are text
     /// messages when valid UTF-8 (the norm: UTF-8 headers and JSON bodies), else binary.
-    pub fn websocket(socket: WebSocket) -> Transport {
+    /// Closing the outbound sink sends a WebSocket Close with the returned status. A message
+    /// over the size limit ends the inbound stream with [`CloseStatus::too_big`] set.
+    pub fn websocket(socket: WebSocket) -> (Transport, Arc<CloseStatus>) {
+        let status = Arc::new(CloseStatus::default());
         let (sink, stream) = socket.split();
-        let inbound = futures::stream::unfold(stream, |mut stream| async move {
-            loop {
-                match stream.next().await {
-                    Some(Ok(Message::Text(t))) => return Some((Bytes::from(t), stream)),
-                    Some(Ok(Message::Binary(b))) => return Some((b, stream)),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return None,
+        let inbound = WsInbound { inner: stream, status: status.clone(), done: false }.boxed();
+        let outbound = WsSink { inner: sink, status: status.clone(), close_sent: false };
+        (Transport { inbound, outbound: Box::pin(outbound) }, status)
+    }
+}
+
+/// The receiving half of a raw WebSocket: the STOMP bytes of text and binary messages. It
+/// ends at the client's Close or a read error, but keeps the socket half until dropped (the
+/// session holds it while lingering: dropping the socket with unread data would reset it
+/// and discard the ERROR and Close still queued for the client).
+struct WsInbound {
+    inner: SplitStream<WebSocket>,
+    status: Arc<CloseStatus>,
+    done: bool,
+}
+
+impl futures::Stream for WsInbound {
+    type Item = Bytes;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        while !self.done {
+            match ready!(self.inner.poll_next_unpin(cx)) {
+                Some(Ok(Message::Text(t))) => return Poll::Ready(Some(Bytes::from(t))),
+                Some(Ok(Message::Binary(b))) => return Poll::Ready(Some(b)),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Err(e)) => {
+                    // tungstenite's capacity error ("Space limit exceeded: Message too long");
+                    // axum does not expose its type.
+                    let text = e.to_string();
+                    if text.contains("Message too long") || text.contains("Space limit exceeded") {
+                        self.status.too_big.store(true, Ordering::Release);
+                    }
+                    self.done = true;
                 }
+                None | Some(Ok(Message::Close(_))) => self.done = true,
             }
-        })
-        .boxed();
-        let outbound = sink
-            .with(|bytes: Bytes| {
-                let msg = match Utf8Bytes::try_from(bytes.clone()) {
-                    Ok(text) => Message::Text(text),
-                    Err(_) => Message::Binary(bytes),
-                };
-                futures::future::ready(Ok::<_, axum::Error>(msg))
-            })
-            .sink_map_err(|_| ());
-        Transport { inbound, outbound: Box::pin(outbound) }
+        }
+        Poll::Ready(None)
+    }
+}
+
+/// The sending half of a raw WebSocket: STOMP bytes as text (or binary) messages; closing
+/// sends a Close frame with the connection's [`CloseStatus`].
+struct WsSink {
+    inner: SplitSink<WebSocket, Message>,
+    status: Arc<CloseStatus>,
+    close_sent: bool,
+}
+
+impl Sink<Bytes> for WsSink {
+    type Error = ();
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
+        Pin::new(&mut self.inner).poll_ready(cx).map_err(|_| ())
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, bytes: Bytes) -> Result<(), ()> {
+        let msg = match Utf8Bytes::try_from(bytes.clone()) {
+            Ok(text) => Message::Text(text),
+            Err(_) => Message::Binary(bytes),
+        };
+        Pin::new(&mut self.inner).start_send(msg).map_err(|_| ())
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
+        Pin::new(&mut self.inner).poll_flush(cx).map_err(|_| ())
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
+        if !self.close_sent {
+            ready!(Pin::new(&mut self.inner).poll_ready(cx)).map_err(|_| ())?;
+            let (code, reason) = self.status.get();
+            let close = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
+            Pin::new(&mut self.inner).start_send(close).map_err(|_| ())?;
+            self.close_sent = true;
+        }
+        Pin::new(&mut self.inner).poll_close(cx).map_err(|_| ())
     }
 }
 
@@ -110,12 +182,30 @@ pub(crate) struct StompError {
     pub receipt: Option<String>,
     /// Extra headers (e.g. `version` for a failed negotiation).
     pub version_header: bool,
+    /// WebSocket close status (1008, or 1009 for a size limit).
+    pub close_code: u16,
 }
 
 impl StompError {
     /// An error with a message.
     pub fn new(message: impl Into<String>) -> Self {
-        StompError { message: message.into(), receipt: None, version_header: false }
+        StompError { message: message.into(), receipt: None, version_header: false, close_code: close_code::POLICY }
+    }
+
+    /// An error for a size limit (WebSocket close status 1009).
+    pub fn too_big(message: impl Into<String>) -> Self {
+        StompError { close_code: close_code::TOO_BIG, ..StompError::new(message) }
+    }
+
+    /// A decoder error (size limits close with 1009).
+    fn decode(e: &DecodeError) -> Self {
+        match e {
+            DecodeError::HeaderLineTooLong { .. }
+            | DecodeError::TooManyHeaders { .. }
+            | DecodeError::BodyTooLarge { .. }
+            | DecodeError::FrameTooLarge { .. } => StompError::too_big(e.to_string()),
+            _ => StompError::new(e.to_string()),
+        }
     }
 
     /// Attaches the receipt of the offending frame.
@@ -126,10 +216,30 @@ impl StompError {
         self
     }
 
-    fn to_frame(&self) -> Frame {
-        let frame = server::error(&self.message, self.receipt.as_deref(), Bytes::new());
+    /// The ERROR frame; `connected` is false before CONNECTED, when clients do not decode
+    /// header escapes yet: the message then has no character that would be escaped.
+    fn to_frame(&self, connected: bool) -> Frame {
+        let message = if connected { self.message.clone() } else { unescaped_message(&self.message) };
+        let frame = server::error(&message, self.receipt.as_deref(), Bytes::new());
         if self.version_header { frame.with_header("version", Version::SUPPORTED_HEADER) } else { frame }
     }
+}
+
+/// `message` without the characters STOMP 1.2 escapes in headers: `: ` becomes ` - `, other
+/// `:` and `\\` become spaces and `/`, CR and LF spaces.
+fn unescaped_message(message: &str) -> String {
+    message.replace(": ", " - ").replace(':', " ").replace('\\', "/").replace(['\r', '\n'], " ")
+}
+
+/// How the reader ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// A Close was queued for the writer (ERROR, DISCONNECT, shutdown): let it flush.
+    Graceful,
+    /// Stopped from outside (slow consumer, the writer failed).
+    Stopped,
+    /// The client went away (inbound stream ended).
+    Lost,
 }
 
 /// Result of one command.
@@ -161,19 +271,44 @@ pub(crate) struct Session {
     receive_timeout: Option<Duration>,
     /// Subscription ids in use and their destinations (ids must be unique; count is limited).
     subscriptions: HashMap<String, SubscribeDestination>,
-    /// Open transactions and their buffered SENDs.
-    transactions: HashMap<String, Vec<SendFrame>>,
-    /// Per-session SEND rate limit (governor's lock-free GCRA state; only this task uses it).
+    /// Open transactions and their buffered (already validated) SENDs.
+    transactions: HashMap<String, Vec<send::Prepared>>,
+    /// Body bytes buffered by all open transactions (`max_transaction_bytes`).
+    transaction_bytes: usize,
+    /// Per-session client frame rate limit (governor's lock-free GCRA state; only this task
+    /// uses it).
     limiter: DefaultDirectRateLimiter,
+    /// The inbound stream ended (the client is gone or sent its Close).
+    inbound_ended: bool,
     last_touch: Instant,
     /// Device type reported to the registry (`device-type` CONNECT header or user agent).
     device_type: String,
 }
 
 impl Session {
-    /// Serves one STOMP session over `transport` until it closes.
+    /// Serves one STOMP session over `transport` until it closes (SockJS: no close status,
+    /// no lingering).
     pub async fn serve(shared: Arc<Shared>, transport: Transport, peer: Peer) {
-        let Transport { inbound: stream, outbound: sink } = transport;
+        Session::serve_with(shared, transport, peer, Arc::new(CloseStatus::default()), None).await;
+    }
+
+    /// Serves one STOMP session over a raw WebSocket ([`Transport::websocket`]).
+    pub async fn serve_websocket(shared: Arc<Shared>, transport: Transport, peer: Peer, close: Arc<CloseStatus>) {
+        let linger = Duration::from_millis(shared.cfg.close_linger_ms);
+        Session::serve_with(shared, transport, peer, close, Some(linger)).await;
+    }
+
+    /// Serves one session; `linger`: after the writer closed, read and discard incoming data
+    /// for at most this long (until the client's Close), so the ERROR and the close status
+    /// reach a client that is still sending.
+    async fn serve_with(
+        shared: Arc<Shared>,
+        transport: Transport,
+        peer: Peer,
+        close: Arc<CloseStatus>,
+        linger: Option<Duration>,
+    ) {
+        let Transport { inbound: mut stream, outbound: sink } = transport;
         let (tx, rx) = mpsc::channel(shared.cfg.outbound_queue_len.max(1));
         let id: Arc<str> = uuid::Uuid::now_v7().to_string().into();
         let handle = ConnHandle {
@@ -181,6 +316,7 @@ impl Session {
             tx,
             stop: CancellationToken::new(),
             slow: Arc::new(AtomicBool::new(false)),
+            close,
         };
         let writer = writer::Writer::new(shared.clone(), handle.clone(), sink, rx);
         let mut writer = shared.tasks.spawn(writer.run());
@@ -198,27 +334,78 @@ impl Session {
             receive_timeout: None,
             subscriptions: HashMap::new(),
             transactions: HashMap::new(),
+            transaction_bytes: 0,
             limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
+            inbound_ended: false,
             last_touch: Instant::now(),
             device_type: String::new(),
         };
-        let graceful = session.read_loop(stream).await;
+        let end = session.read_loop(&mut stream).await;
         session.unregister().await;
-        if graceful {
-            let grace = Duration::from_millis(session.shared.cfg.shutdown_grace_ms.max(100));
-            if tokio::time::timeout(grace, &mut writer).await.is_err() {
+        session.transactions.clear();
+        let drain = linger.is_some();
+        if end == End::Graceful {
+            // Let the writer flush (at most the grace), reading meanwhile.
+            let until = Instant::now() + Duration::from_millis(session.shared.cfg.shutdown_grace_ms.max(100));
+            let done = session.drain_until(&mut stream, Some(&mut writer), until, drain).await;
+            if !done {
                 session.handle.stop.cancel();
-                let _ = writer.await;
+                let _ = (&mut writer).await;
             }
         } else {
             session.handle.stop.cancel();
-            let _ = writer.await;
+            let _ = (&mut writer).await;
+        }
+        if let Some(linger) = linger {
+            let until = Instant::now() + linger;
+            if !session.inbound_ended {
+                session.drain_until(&mut stream, None, until, true).await;
+            } else if session.handle.close.too_big.load(Ordering::Acquire) {
+                // The stream failed mid-message: it cannot be read on, but the socket is held
+                // a moment so the ERROR and the Close are read before the reset.
+                tokio::time::sleep_until(until).await;
+            }
         }
     }
 
-    /// Reads until the session ends; `true` when a Close was queued for the writer (flush
-    /// it), `false` when the connection was lost or stopped.
-    async fn read_loop(&mut self, mut stream: BoxStream<'static, Bytes>) -> bool {
+    /// Reads and discards inbound data (when `read`) until `until`, the end of the inbound
+    /// stream, or (when given) the end of `writer`; `true` when the writer ended.
+    async fn drain_until(
+        &mut self,
+        stream: &mut BoxStream<'static, Bytes>,
+        writer: Option<&mut tokio::task::JoinHandle<()>>,
+        until: Instant,
+        read: bool,
+    ) -> bool {
+        let waiting = writer.is_some();
+        let writer_done = async move {
+            match writer {
+                Some(w) => {
+                    let _ = w.await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(writer_done);
+        loop {
+            let reading = read && !self.inbound_ended;
+            if !waiting && !reading {
+                return false;
+            }
+            tokio::select! {
+                _ = &mut writer_done => return true,
+                _ = tokio::time::sleep_until(until) => return false,
+                msg = stream.next(), if reading => {
+                    if msg.is_none() {
+                        self.inbound_ended = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads until the session ends.
+    async fn read_loop(&mut self, stream: &mut BoxStream<'static, Bytes>) -> End {
         let connect_deadline = Instant::now() + self.shared.cfg.connect_timeout();
         let touch_every = Duration::from_millis(self.shared.cfg.registry_touch_interval_ms.max(100));
         let mut touch = tokio::time::interval_at(Instant::now() + touch_every, touch_every);
@@ -232,9 +419,12 @@ impl Session {
             };
             let msg = tokio::select! {
                 biased;
-                _ = stop.cancelled() => return false,
+                _ = stop.cancelled() => return End::Stopped,
                 // The writer drains and closes on shutdown; wait for it.
-                _ = shutdown.cancelled() => return true,
+                _ = shutdown.cancelled() => {
+                    self.handle.close.set(close_code::GOING_AWAY, "server shutting down");
+                    return End::Graceful;
+                }
                 _ = touch.tick() => {
                     self.touch().await;
                     continue;
@@ -245,15 +435,24 @@ impl Session {
                     } else {
                         "heart-beat timeout: nothing received within the negotiated interval"
                     };
-                    return self.fail(StompError::new(message)).await;
+                    return self.fail(StompError::new(message));
                 }
                 msg = stream.next() => msg,
             };
-            let Some(data) = msg else { return false };
+            let Some(data) = msg else {
+                self.inbound_ended = true;
+                if self.handle.close.too_big.load(Ordering::Acquire) {
+                    let limit = self.shared.cfg.ws_message_limit();
+                    return self.fail(StompError::too_big(format!(
+                        "WebSocket message too large (max_ws_message_bytes = {limit})"
+                    )));
+                }
+                return End::Lost;
+            };
             match self.feed(&data).await {
                 Ok(Next::Continue) => {}
-                Ok(Next::Close) => return true,
-                Err(e) => return self.fail(e).await,
+                Ok(Next::Close) => return End::Graceful,
+                Err(e) => return self.fail(e),
             }
         }
     }
@@ -265,9 +464,17 @@ impl Session {
             let item = match self.decoder.decode_next(&mut rest) {
                 Ok(Some(item)) => item,
                 Ok(None) => return Ok(Next::Continue),
-                Err(e) => return Err(StompError::new(e.to_string())),
+                Err(e) => return Err(StompError::decode(&e)),
             };
+            if self.handle.stop.is_cancelled() {
+                // Closed as a slow consumer meanwhile: the read loop ends.
+                return Ok(Next::Continue);
+            }
             let Item::Frame(frame) = item else { continue };
+            let max_receipt = self.shared.cfg.max_receipt_bytes;
+            if frame.header("receipt").is_some_and(|r| r.len() > max_receipt) {
+                return Err(StompError::new(format!("receipt header too long (max_receipt_bytes = {max_receipt})")));
+            }
             let receipt = frame.header("receipt").map(str::to_owned);
             let options = ParseOptions { require_host: false, version: self.version };
             let next = match ClientFrame::from_frame_with(frame, &options) {
@@ -289,6 +496,10 @@ impl Session {
             }
             ClientFrame::Connect(connect) => self.on_connect(connect).await,
             _ if self.identity.is_none() => Err(StompError::new("expected a CONNECT or STOMP frame first")),
+            _ if self.limiter.check().is_err() => Err(StompError::new(format!(
+                "client frame rate limit exceeded (send_rate_per_sec = {}, send_burst = {})",
+                self.shared.cfg.send_rate_per_sec, self.shared.cfg.send_burst
+            ))),
             ClientFrame::Send(f) => self.on_send(f).await,
             ClientFrame::Subscribe(f) => self.on_subscribe(f).await,
             ClientFrame::Unsubscribe { id, receipt } => self.on_unsubscribe(id, receipt).await,
@@ -300,12 +511,13 @@ impl Session {
         }
     }
 
-    /// Queues an ERROR frame and the close; returns `true` (the writer flushes it).
-    async fn fail(&mut self, err: StompError) -> bool {
+    /// Queues an ERROR frame and the close (the writer flushes it).
+    fn fail(&mut self, err: StompError) -> End {
         tracing::debug!(session = %self.id, message = %err.message, "closing session with ERROR");
-        let frame = self.encode(&err.to_frame());
-        self.queue(Outbound::Close(frame)).await;
-        true
+        let connected = self.identity.is_some();
+        self.handle.close.set(err.close_code, if connected { &err.message } else { "STOMP ERROR" });
+        let frame = self.encode(&err.to_frame(connected));
+        if self.queue(Outbound::Close(frame)) { End::Graceful } else { End::Stopped }
     }
 
     /// Encodes a frame for this session's version.
@@ -320,17 +532,18 @@ impl Session {
         }
     }
 
-    /// Queues work for the writer, waiting for room (back-pressure on this client only).
-    pub(crate) async fn queue(&self, item: Outbound) {
-        let _ = self.handle.tx.send(item).await;
+    /// Queues work for the writer without waiting: a full queue closes the connection as a
+    /// slow consumer (the reader then ends). `false` when not queued.
+    pub(crate) fn queue(&self, item: Outbound) -> bool {
+        self.handle.offer(item)
     }
 
     /// Queues a RECEIPT when one was asked for.
-    pub(crate) async fn receipt(&self, receipt: Option<&str>) {
+    pub(crate) fn receipt(&self, receipt: Option<&str>) {
         if let Some(r) = receipt
             && let Some(frame) = self.encode(&server::receipt(r))
         {
-            self.queue(Outbound::Frame(frame)).await;
+            self.queue(Outbound::Frame(frame));
         }
     }
 

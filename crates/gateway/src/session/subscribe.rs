@@ -11,7 +11,9 @@
 //! are limited to `max_header_line_bytes`). For each pair the gateway first replays, from
 //! the store, every event of that conversation with `seq > lastSeq`, in order, then live
 //! events follow with no gap and no duplicate at the seam. The RECEIPT (when asked) comes
-//! after the replay. Conversations the user is not a member of are skipped.
+//! after the replay. Conversations the user is not a member of are skipped. A `lastSeq`
+//! beyond the conversation's latest seq is clamped to it (nothing is replayed; the next live
+//! event is delivered), so a forged position cannot mute the conversation.
 
 use chat_domain::ConversationId;
 use chat_stomp::{AckMode, SubscribeFrame};
@@ -41,7 +43,7 @@ impl Session {
         self.subscriptions.insert(frame.id.clone(), destination);
         let receipt = frame.receipt.as_deref().and_then(|r| self.encode(&chat_stomp::server::receipt(r)));
         let cmd = SubscribeCmd { id: frame.id, destination, ack_header: frame.ack != AckMode::Auto, resume, receipt };
-        self.queue(Outbound::Subscribe(Box::new(cmd))).await;
+        self.queue(Outbound::Subscribe(Box::new(cmd)));
         Ok(Next::Continue)
     }
 
@@ -49,7 +51,7 @@ impl Session {
         // Unknown ids are accepted (idempotent unsubscribe).
         self.subscriptions.remove(&id);
         let receipt = receipt.as_deref().and_then(|r| self.encode(&chat_stomp::server::receipt(r)));
-        self.queue(Outbound::Unsubscribe { id, receipt }).await;
+        self.queue(Outbound::Unsubscribe { id, receipt });
         Ok(Next::Continue)
     }
 }

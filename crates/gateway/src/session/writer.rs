@@ -10,7 +10,8 @@
 //! * per subscription, lazily, the last delivered seq of each conversation;
 //! * a live event with `seq <= last` is a duplicate and dropped;
 //! * a live event with `seq > last + 1` first fetches the missing range from the store;
-//! * `resume` positions set `last` and replay from the store before any live event.
+//! * `resume` positions set `last` and replay from the store before any live event; a
+//!   position beyond the conversation's latest seq is clamped (see `Writer::resume`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -284,6 +285,50 @@ impl Writer {
         }
     }
 
+    /// Starts subscription `i` at a `resume` position: replays every stored event of `conv`
+    /// after `last`. A position beyond the conversation's latest seq (no stored event at
+    /// `last` or after) is clamped to it: the conversation is left untracked, so its next
+    /// live event is delivered and starts the tracking (a forged or stale position such as
+    /// `i64::MAX` cannot mute the conversation). The first store read starts at `last - 1`,
+    /// so it checks the position and starts the replay at once.
+    async fn resume(&mut self, i: usize, conv: ConversationId, last: i64) {
+        let Some(user) = self.user else { return };
+        if last == 0 {
+            self.subs[i].last_seq.insert(conv, 0);
+            self.replay(i, conv, 0, None).await;
+            return;
+        }
+        let page = self.shared.cfg.replay_page_size.clamp(1, self.shared.core.max_page().max(1));
+        let events = match self.shared.core.events_after(user, conv, last - 1, page).await {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::debug!(error = %e, conversation = %conv, "replay refused");
+                self.subs[i].last_seq.insert(conv, last);
+                return;
+            }
+        };
+        if events.is_empty() {
+            tracing::debug!(conversation = %conv, last, "resume position beyond the latest seq: clamped");
+            return;
+        }
+        self.subs[i].last_seq.insert(conv, last);
+        let n = events.len() as i64;
+        let mut after = last;
+        for event in events {
+            if event.seq <= after {
+                continue;
+            }
+            let rendered = render(&self.shared, &event, Some(user)).await;
+            self.write_message(i, &rendered.body);
+            after = event.seq;
+            self.subs[i].last_seq.insert(conv, after);
+        }
+        if n >= page {
+            self.maybe_flush().await;
+            self.replay(i, conv, after, None).await;
+        }
+    }
+
     async fn subscribe(&mut self, cmd: SubscribeCmd) {
         self.subs.push(Sub {
             id: cmd.id,
@@ -293,8 +338,7 @@ impl Writer {
         });
         let i = self.subs.len() - 1;
         for (conv, last) in cmd.resume {
-            self.subs[i].last_seq.insert(conv, last);
-            self.replay(i, conv, last, None).await;
+            self.resume(i, conv, last).await;
             self.maybe_flush().await;
         }
         if let Some(r) = cmd.receipt {

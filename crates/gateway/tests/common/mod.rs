@@ -57,6 +57,12 @@ pub fn test_config() -> GatewayConfig {
     GatewayConfig { send_rate_per_sec: 100_000, send_burst: 100_000, ..GatewayConfig::default() }
 }
 
+/// Service limits for tests: the per-user send rate is off (the load tests send faster; the
+/// gateway's own limits are what these tests exercise).
+pub fn test_limits() -> Limits {
+    Limits { sends_per_user_per_sec: 0, ..Limits::default() }
+}
+
 impl Stack {
     /// Starts a stack with `cfg`.
     pub async fn start(cfg: GatewayConfig) -> Stack {
@@ -74,7 +80,7 @@ impl Stack {
         let store: Arc<dyn Store> = Arc::new(sql);
         let auth = Authenticator::new(AuthConfig::for_tests(), store.clone(), store.clone()).await.expect("auth");
         let service =
-            ChatService::new(store.clone(), ServiceConfig { limits: Limits::default(), max_batch: 256, writers: 1 });
+            ChatService::new(store.clone(), ServiceConfig { limits: test_limits(), max_batch: 256, writers: 1 });
         let pipeline = Pipeline::in_process(store.clone(), service.commit_notify(), PipelineConfig::default());
         let core = Arc::new(InProcessCore::new(service.clone(), auth.clone()));
         let gateway = Gateway::new(cfg, core, pipeline.registry(), pipeline.streams());
