@@ -411,9 +411,12 @@ async fn xhr_polling_carries_a_stomp_chat() {
     let got = poll_until(stack.addr, &alice_base, "PERSISTED").await;
     assert!(got.contains("receipt-id:a1"), "{got}");
 
-    let frame = bob_rx.read_until("\n").await;
-    let msgs = messages(frame.trim_end());
-    assert!(msgs[0].starts_with("MESSAGE\n") && msgs[0].contains("hello bob"), "{msgs:?}");
+    // (Earlier events of the conversation, e.g. its creation, may come first.)
+    let received = bob_rx.read_until("hello bob").await + &bob_rx.read_until("\n").await;
+    let frame = received.lines().last().unwrap();
+    let msgs = messages(frame);
+    let msg = msgs.iter().find(|m| m.contains("hello bob")).unwrap();
+    assert!(msg.starts_with("MESSAGE\n") && msg.contains("\ndestination:/user/queue/messages\n"), "{msg:?}");
     assert_eq!(stack.gateway.session_count(), 2);
 }
 
@@ -716,6 +719,30 @@ async fn aborted_receiver_interrupts_the_session() {
     let mut rx = http(stack.addr, "POST", &format!("{base}/xhr_streaming"), &[], b"").await;
     rx.read_until("\n").await;
     assert_eq!(rx.rest().await, "c[1002,\"Connection interrupted\"]\n");
+}
+
+#[tokio::test]
+async fn shutdown_closes_sessions_promptly() {
+    // Shutdown must not wait for idle sessions to time out.
+    let stack =
+        Stack::start(sockjs_config(SockJsConfig { session_timeout_ms: 60_000, ..SockJsConfig::default() })).await;
+    let alice = stack.user("alice").await;
+    let base = format!("/ws/000/{}", sid());
+    let mut rx = http(stack.addr, "POST", &format!("{base}/xhr_streaming"), &[], b"").await;
+    rx.read_until("\no\n").await;
+    xhr_send(stack.addr, &base, &[&connect_frame(&alice.token)]).await;
+    rx.read_until("\n").await;
+    let idle = connected_polling_session(&stack, &alice.token).await;
+    let started = Instant::now();
+    tokio::time::timeout(WAIT, stack.gateway.shutdown()).await.expect("shutdown in time");
+    assert!(started.elapsed() < WAIT);
+    assert_eq!(rx.rest().await, "c[3000,\"Go away!\"]\n");
+    assert_eq!(stack.gateway.session_count(), 0);
+    // No new session during shutdown; the idle one is gone.
+    let (r, _) = post(stack.addr, &format!("/ws/000/{}/xhr", sid()), &[], "").await;
+    assert_eq!(r.status, 503);
+    let (r, _) = post(stack.addr, &format!("{idle}/xhr_send"), &[], "[\"x\"]").await;
+    assert_eq!(r.status, 404);
 }
 
 #[tokio::test]

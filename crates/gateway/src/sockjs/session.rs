@@ -38,6 +38,8 @@ use super::frames::{self, Framing};
 use crate::Shared;
 use crate::session::{Peer, Session, Transport};
 
+/// Gauge of the SockJS sessions (HTTP transports) of this node.
+const SESSIONS_METRIC: &str = "gateway_sockjs_sessions";
 /// Capacity of a session's inbound channel (messages).
 const INBOUND_CAPACITY: usize = 64;
 /// Capacity of a session's outbound channel (coalesced STOMP writes).
@@ -99,14 +101,23 @@ impl Sessions {
         let (session, transport) = SjSession::new(id.into(), true);
         map.insert(session.id.clone(), session.clone());
         drop(map);
+        metrics::gauge!(SESSIONS_METRIC).increment(1.0);
         let tasks = shared.tasks.clone();
-        tasks.spawn(Session::serve(shared.clone(), transport, peer));
+        let stomp_done = CancellationToken::new();
+        let done = stomp_done.clone();
+        let serve = Session::serve(shared.clone(), transport, peer);
+        tasks.spawn(async move {
+            serve.await;
+            done.cancel();
+        });
         let sessions = self.clone();
         let timeout = Duration::from_millis(shared.cfg.sockjs.session_timeout_ms.max(1));
         let supervised = session.clone();
+        let shutdown = shared.shutdown.clone();
         tasks.spawn(async move {
-            supervised.expire_after(timeout).await;
+            supervised.expire_after(timeout, shutdown, stomp_done).await;
             sessions.remove(&supervised.id, &supervised);
+            metrics::gauge!(SESSIONS_METRIC).decrement(1.0);
         });
         Ok(session)
     }
@@ -201,9 +212,12 @@ impl SjSession {
         self.closed.cancel();
     }
 
-    /// Waits until the session has had no receiving request for `timeout`, then ends it.
-    async fn expire_after(&self, timeout: Duration) {
+    /// Waits until the session has had no receiving request for `timeout`, then ends it. On
+    /// shutdown, waits for the STOMP session (which flushes and closes by itself) and for the
+    /// attached request to deliver the close frame (at most 1 s), then ends it.
+    async fn expire_after(&self, timeout: Duration, shutdown: CancellationToken, stomp_done: CancellationToken) {
         let mut watch = self.detached.subscribe();
+        let mut shutting_down = false;
         loop {
             let since = *watch.borrow_and_update();
             let expiry = async {
@@ -215,7 +229,15 @@ impl SjSession {
             tokio::select! {
                 _ = expiry => break,
                 changed = watch.changed() => if changed.is_err() { break },
+                _ = shutdown.cancelled() => {
+                    shutting_down = true;
+                    break;
+                }
             }
+        }
+        if shutting_down {
+            stomp_done.cancelled().await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), watch.wait_for(Option::is_some)).await;
         }
         let mut state = self.state();
         state.close.get_or_insert(frames::GO_AWAY);
