@@ -600,7 +600,7 @@ async fn second_receiver_gets_2010() {
 
 #[tokio::test]
 async fn session_times_out_and_ends_the_stomp_session() {
-    let stack = Stack::start(sockjs_config(SockJsConfig { session_timeout_ms: 500, ..SockJsConfig::default() })).await;
+    let stack = Stack::start(sockjs_config(SockJsConfig { session_timeout_ms: 1000, ..SockJsConfig::default() })).await;
     let alice = stack.user("alice").await;
     let base = connected_polling_session(&stack, &alice.token).await;
     assert_eq!(stack.gateway.session_count(), 1);
@@ -612,7 +612,7 @@ async fn session_times_out_and_ends_the_stomp_session() {
     }
     xhr_send(stack.addr, &base, &["\n"]).await;
     // Then nothing: gone after the timeout.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let (r, _) = post(stack.addr, &format!("{base}/xhr_send"), &[], "[\"x\"]").await;
     assert_eq!(r.status, 404);
     let deadline = Instant::now() + WAIT;
