@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::stream::{BoxStream, StreamExt};
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::buffered::BufWriter;
 use object_store::local::LocalFileSystem;
@@ -307,6 +307,26 @@ impl BlobStore {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(true),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The keys under `prefix` (every key when empty), in no particular order.
+    ///
+    /// # Errors
+    /// [`BlobError::InvalidKey`]; [`BlobError::Store`] when the store fails.
+    pub async fn list(&self, prefix: &str) -> BlobResult<Vec<String>> {
+        let under = if prefix.is_empty() { self.prefix.clone() } else { Some(self.path(prefix)?) };
+        let metas: Vec<object_store::ObjectMeta> = self.store.list(under.as_ref()).try_collect().await?;
+        Ok(metas
+            .into_iter()
+            .map(|m| {
+                let parts: Vec<String> = match &self.prefix {
+                    Some(p) => m.location.prefix_match(p).map(|it| it.map(|x| x.as_ref().to_string()).collect()),
+                    None => None,
+                }
+                .unwrap_or_else(|| m.location.parts().map(|x| x.as_ref().to_string()).collect());
+                parts.join("/")
+            })
+            .collect())
     }
 
     /// Readiness: one request to the store (a `HEAD` of a key that need not exist).

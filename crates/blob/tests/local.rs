@@ -42,6 +42,12 @@ async fn round_trips(store: &BlobStore) {
     assert_eq!(store.size("c1/aborted").await.unwrap(), None);
     assert!(matches!(store.get("c1/aborted").await, Err(BlobError::NotFound(_))));
 
+    let mut keys = store.list("").await.unwrap();
+    keys.sort();
+    assert_eq!(keys, ["c1/big", "c1/small"]);
+    assert_eq!(store.list("c1").await.unwrap().len(), 2);
+    assert!(store.list("c2").await.unwrap().is_empty());
+
     // Delete is idempotent.
     assert!(store.delete("c1/small").await.unwrap());
     assert!(!store.delete("c1/small").await.unwrap());

@@ -60,4 +60,9 @@ backend_tests!(
     username_conflict_and_lookup,
     dm_key_conflict,
     conversation_update_appends_event,
+    attachment_upload_life_cycle,
+    send_attaches_in_its_transaction,
+    send_refuses_foreign_or_used_attachments,
+    delete_hides_attachments,
+    stale_attachments_for_cleanup,
 );

@@ -1,7 +1,9 @@
-//! The command line (clap): `chat-sys serve`, `chat-sys migrate`, `chat-sys client create`.
+//! The command line (clap): `chat-sys serve`, `chat-sys migrate`, `chat-sys client create`,
+//! `chat-sys attachments cleanup`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -56,6 +58,42 @@ pub enum Command {
         #[command(subcommand)]
         action: ClientAction,
     },
+    /// Manage attachment storage.
+    Attachments {
+        /// What to do with attachments.
+        #[command(subcommand)]
+        action: AttachmentsAction,
+    },
+}
+
+/// `chat-sys attachments ...`
+#[derive(Debug, Subcommand)]
+pub enum AttachmentsAction {
+    /// Remove uploads never attached to a message (or never finished) and the attachments
+    /// of deleted messages, from the object store and the database; prints each one removed.
+    Cleanup {
+        /// Only uploads older than this are removed (`90s`, `30m`, `24h`, `7d`; default
+        /// 24h). Attachments of deleted messages are removed whatever their age.
+        #[arg(long, default_value = "24h", value_parser = parse_duration)]
+        older_than: Duration,
+    },
+}
+
+/// Parses `N` followed by `ms`, `s`, `m`, `h` or `d` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?}: expected e.g. 30m, 24h, 7d"))?;
+    let secs = match unit {
+        "ms" => return Ok(Duration::from_millis(n)),
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        other => return Err(format!("invalid duration unit {other:?}: use ms, s, m, h or d")),
+    };
+    Ok(Duration::from_secs(n.saturating_mul(secs)))
 }
 
 /// `chat-sys client ...`
@@ -122,6 +160,33 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Client { action: ClientAction::Create { id, secret, scopes } } => {
             crate::serve::create_client(&config, &id, &secret, &scopes).await?;
             println!("client {id} created");
+            Ok(())
+        }
+        Command::Attachments { action: AttachmentsAction::Cleanup { older_than } } => {
+            let report = crate::serve::cleanup_attachments(&config, older_than).await?;
+            let mut bytes = 0i64;
+            for (a, existed) in &report.removed {
+                bytes += a.size;
+                let content = if *existed { "content removed" } else { "no content stored" };
+                println!(
+                    "removed {} ({}, {:?}, {} bytes, {}) of conversation {}: {content}",
+                    a.id,
+                    a.status.as_str(),
+                    a.name,
+                    a.size,
+                    a.content_type,
+                    a.conversation_id
+                );
+            }
+            for (a, why) in &report.failed {
+                println!("FAILED {} ({}): {why}", a.id, a.object_key);
+            }
+            println!(
+                "attachments cleanup: removed {} ({bytes} bytes), {} failed",
+                report.removed.len(),
+                report.failed.len()
+            );
+            anyhow::ensure!(report.failed.is_empty(), "{} attachments could not be removed", report.failed.len());
             Ok(())
         }
     }

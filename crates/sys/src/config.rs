@@ -37,6 +37,8 @@ pub struct Config {
     pub limits: chat_domain::Limits,
     /// Write path tuning.
     pub service: ServiceSettings,
+    /// Attachments: where uploaded files live, which media types are accepted.
+    pub attachments: AttachmentsConfig,
     /// Log filter in `tracing_subscriber::EnvFilter` syntax. Default `info`; `RUST_LOG`
     /// overrides it.
     pub log: String,
@@ -54,6 +56,7 @@ impl Default for Config {
             auth: chat_auth::AuthConfig::default(),
             limits: chat_domain::Limits::default(),
             service: ServiceSettings::default(),
+            attachments: AttachmentsConfig::default(),
             log: "info".into(),
         }
     }
@@ -116,7 +119,63 @@ impl Default for ServiceSettings {
     }
 }
 
+/// Where attachment content is stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachmentBackend {
+    /// Files under `attachments.dir` (the `serve` default).
+    #[default]
+    Local,
+    /// S3 or an S3 API server (`[attachments.s3]`).
+    S3,
+}
+
+/// The `[attachments]` section. The size limits are `limits.max_attachment_bytes` (default
+/// 10 MiB) and `limits.max_attachments_per_message` (default 10).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttachmentsConfig {
+    /// `local` (default) or `s3`.
+    pub backend: AttachmentBackend,
+    /// Directory of the `local` backend. Default `{data_dir}/attachments`.
+    pub dir: Option<PathBuf>,
+    /// Uploads larger than this go up in parts of this size (default 8 MiB; S3 needs at
+    /// least 5 MiB).
+    pub part_bytes: usize,
+    /// Accepted media types, lowercase; `type/*` accepts any subtype. Default: common
+    /// images, PDF, plain text, CSV, Markdown, JSON, ZIP, gzip, MP3, Ogg, MP4, WebM and
+    /// `application/octet-stream` (`chat_core::service::DEFAULT_ALLOWED_CONTENT_TYPES`).
+    pub allowed_content_types: Vec<String>,
+    /// The `s3` backend: `bucket`, `endpoint`, `region`, `access_key_id`,
+    /// `secret_access_key`, `allow_http`, `virtual_hosted_style`, `prefix` (see
+    /// `chat_blob::S3Config`).
+    pub s3: chat_blob::S3Config,
+}
+
+impl Default for AttachmentsConfig {
+    fn default() -> Self {
+        AttachmentsConfig {
+            backend: AttachmentBackend::Local,
+            dir: None,
+            part_bytes: chat_blob::DEFAULT_PART_BYTES,
+            allowed_content_types: chat_core::service::AttachmentPolicy::default().allowed_content_types,
+            s3: chat_blob::S3Config::default(),
+        }
+    }
+}
+
 impl Config {
+    /// The object store of attachments: the configured backend (`local` under
+    /// `attachments.dir`, default `{data_dir}/attachments`).
+    pub fn blob_config(&self) -> chat_blob::BlobConfig {
+        match self.attachments.backend {
+            AttachmentBackend::Local => chat_blob::BlobConfig::Local {
+                dir: self.attachments.dir.clone().unwrap_or_else(|| self.data_dir.join("attachments")),
+            },
+            AttachmentBackend::S3 => chat_blob::BlobConfig::S3(self.attachments.s3.clone()),
+        }
+    }
+
     /// The database URL to use: the configured one, or the SQLite file under `data_dir`.
     pub fn database_url(&self) -> String {
         match &self.database.url {
@@ -195,7 +254,7 @@ pub fn load(file: Option<&Path>, env: &[(String, String)], overrides: &Overrides
 /// The top-level keys of [`Config`]: a `CHAT_` variable whose first segment is not one of
 /// these is not configuration and is ignored.
 const TOP_LEVEL_KEYS: &[&str] =
-    &["data_dir", "database", "http", "ws", "grpc", "gateway", "auth", "limits", "service", "log"];
+    &["data_dir", "database", "http", "ws", "grpc", "gateway", "auth", "limits", "service", "attachments", "log"];
 
 /// Variables with the `CHAT_` prefix that are not configuration keys (test harness and
 /// flag fallbacks), ignored by the environment layer.
@@ -296,6 +355,30 @@ mod tests {
         let e = env(&[("CHAT_HTTP__PROT", "7001")]);
         let err = load(None, &e, &Overrides::default()).unwrap_err().to_string();
         assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn attachments_default_to_the_data_dir_and_switch_to_s3_by_env() {
+        let c = load(None, &[], &Overrides::default()).unwrap();
+        assert_eq!(c.blob_config(), chat_blob::BlobConfig::Local { dir: PathBuf::from("data").join("attachments") });
+        assert_eq!(c.limits.max_attachment_bytes, 10 * 1024 * 1024);
+        let e = env(&[
+            ("CHAT_ATTACHMENTS__BACKEND", "s3"),
+            ("CHAT_ATTACHMENTS__S3__BUCKET", "chat"),
+            ("CHAT_ATTACHMENTS__S3__ENDPOINT", "http://127.0.0.1:9000"),
+            ("CHAT_ATTACHMENTS__S3__ALLOW_HTTP", "true"),
+            ("CHAT_ATTACHMENTS__S3__ACCESS_KEY_ID", "testing"),
+            ("CHAT_LIMITS__MAX_ATTACHMENT_BYTES", "2048"),
+            ("CHAT_TEST_S3_URL", "ignored"),
+        ]);
+        let c = load(None, &e, &Overrides::default()).unwrap();
+        let chat_blob::BlobConfig::S3(s3) = c.blob_config() else { panic!("s3 backend") };
+        assert_eq!((s3.bucket.as_str(), s3.endpoint.as_deref()), ("chat", Some("http://127.0.0.1:9000")));
+        assert!(s3.allow_http);
+        assert_eq!(s3.access_key_id.as_deref(), Some("testing"));
+        assert_eq!(c.limits.max_attachment_bytes, 2048);
+        let err = load(None, &env(&[("CHAT_ATTACHMENTS__BACKEND", "ftp")]), &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("ftp"), "{err}");
     }
 
     #[test]

@@ -73,14 +73,7 @@ pub async fn run_with(
     let auth = chat_auth::Authenticator::new(config.auth.clone(), store.clone(), store.clone())
         .await
         .context("initialising authentication")?;
-    let service = chat_core::service::ChatService::new(
-        store.clone(),
-        chat_core::service::ServiceConfig {
-            limits: config.limits.clone(),
-            max_batch: config.service.max_batch,
-            writers: config.service.writers,
-        },
-    );
+    let service = open_service(&config, store.clone()).await?;
     let pipeline = chat_pipeline::Pipeline::in_process(
         store.clone(),
         service.commit_notify(),
@@ -124,6 +117,50 @@ pub async fn run_with(
     ws_result.context("gateway server")?;
     grpc_result.context("gRPC server")?;
     Ok(())
+}
+
+/// The core service over `store`, with attachments in the configured object store (whose
+/// reachability is checked, with a warning only: uploads answer 503 while it is down).
+///
+/// # Errors
+/// An unusable attachments configuration (e.g. the `s3` backend without a bucket, a
+/// directory that cannot be created).
+pub async fn open_service(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<chat_core::service::ChatService> {
+    let service = chat_core::service::ChatService::new(
+        store,
+        chat_core::service::ServiceConfig {
+            limits: config.limits.clone(),
+            max_batch: config.service.max_batch,
+            writers: config.service.writers,
+        },
+    );
+    let blobs = chat_blob::BlobStore::open(&config.blob_config(), config.attachments.part_bytes)
+        .context("opening the attachment store")?;
+    match blobs.check().await {
+        Ok(()) => tracing::info!(store = blobs.describe(), "attachments"),
+        Err(e) => tracing::warn!(store = blobs.describe(), error = %e, "attachment store not reachable (yet)"),
+    }
+    let policy = chat_core::service::AttachmentPolicy {
+        allowed_content_types: config.attachments.allowed_content_types.clone(),
+    };
+    Ok(service.with_attachments(blobs, policy))
+}
+
+/// `chat-sys attachments cleanup`: removes uploads never attached (or never finished) older
+/// than `older_than` and the attachments of deleted messages, content first, then rows.
+///
+/// # Errors
+/// Database or configuration errors.
+pub async fn cleanup_attachments(
+    config: &Config,
+    older_than: Duration,
+) -> anyhow::Result<chat_core::service::CleanupReport> {
+    let sql = open_store(config).await?;
+    let store: Arc<dyn Store> = Arc::new(sql.clone());
+    let service = open_service(config, store).await?;
+    let report = service.cleanup_attachments(older_than, 500).await;
+    sql.close().await;
+    Ok(report?)
 }
 
 async fn bind(listen: &ListenConfig, what: &str) -> anyhow::Result<TcpListener> {

@@ -4,8 +4,10 @@
 //!
 //! Upload: one multipart field `file` (its `filename` and `Content-Type` are the name and
 //! declared type); fields after it are not read. The body is streamed: at most
-//! `limits.max_attachment_bytes` of content (413 problem beyond it, nothing kept), plus
-//! [`MULTIPART_OVERHEAD_BYTES`] of multipart framing. Download: `Content-Type` as stored,
+//! `limits.max_attachment_bytes` of content (413 problem beyond it, nothing kept); a
+//! `Content-Length` beyond that plus [`MULTIPART_OVERHEAD_BYTES`] is refused before reading.
+//! A refused upload's body is drained (up to [`DRAIN_BYTES`]) so the client receives the
+//! problem. Download: `Content-Type` as stored,
 //! `Content-Disposition` (`inline` for the images of
 //! [`crate::service::INLINE_CONTENT_TYPES`], else `attachment`), `X-Content-Type-Options:
 //! nosniff` and a sandboxing `Content-Security-Policy`.
@@ -29,6 +31,44 @@ use crate::service::{BodyError, INLINE_CONTENT_TYPES, Upload, UploadError};
 
 /// Multipart framing allowed on top of the content limit (boundaries, part headers).
 pub const MULTIPART_OVERHEAD_BYTES: u64 = 64 * 1024;
+
+/// A refused upload's unread body is read and discarded up to this many bytes (for at most
+/// [`DRAIN_TIME`]) before the problem is sent, so that the client, still sending, receives it
+/// instead of a reset connection. Beyond that the connection is closed.
+pub const DRAIN_BYTES: u64 = 16 * 1024 * 1024;
+/// Longest time spent draining a refused upload.
+pub const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Discards up to [`DRAIN_BYTES`] of an unread body.
+async fn drain_body(body: Body) {
+    let mut data = body.into_data_stream();
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        let mut n = 0u64;
+        while let Some(Ok(chunk)) = data.next().await {
+            n += chunk.len() as u64;
+            if n > DRAIN_BYTES {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// Discards up to [`DRAIN_BYTES`] of the rest of a multipart body.
+async fn drain_form(form: &mut Multipart) {
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        let mut n = 0u64;
+        while let Ok(Some(mut field)) = form.next_field().await {
+            while let Ok(Some(chunk)) = field.chunk().await {
+                n += chunk.len() as u64;
+                if n > DRAIN_BYTES {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+}
 
 /// The multipart form of an upload.
 #[derive(Deserialize, ToSchema)]
@@ -93,8 +133,12 @@ pub async fn upload(
     let cap = limit.saturating_add(MULTIPART_OVERHEAD_BYTES);
     let declared_len =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    s.service.check_upload(actor, conv).await?;
+    if let Err(e) = s.service.check_upload(actor, conv).await {
+        drain_body(req.into_body()).await;
+        return Err(e.into());
+    }
     if declared_len.is_some_and(|n| n > cap) {
+        drain_body(req.into_body()).await;
         return Err(too_large(limit).into());
     }
     let is_multipart = req
@@ -103,6 +147,7 @@ pub async fn upload(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
     if !is_multipart {
+        drain_body(req.into_body()).await;
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",
@@ -110,24 +155,23 @@ pub async fn upload(
         )
         .into());
     }
-    let (parts, body) = req.into_parts();
-    let limited = http_body_util::Limited::new(body, usize::try_from(cap).unwrap_or(usize::MAX));
-    let req = Request::from_parts(parts, Body::new(limited));
     let mut form = Multipart::from_request(req, &s)
         .await
         .map_err(|rej| Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", rej.body_text()))?;
-    let field = form.next_field().await.map_err(|e| multipart_problem(e, limit))?;
-    let field = match field {
-        Some(f) if f.name() == Some("file") => f,
-        Some(f) => {
+    let field = match form.next_field().await {
+        Ok(Some(f)) if f.name() == Some("file") => f,
+        Ok(Some(f)) => {
             let name = f.name().unwrap_or("").to_string();
+            drop(f);
+            drain_form(&mut form).await;
             return Err(Problem::invalid(
                 "file",
                 format!("unexpected multipart field {name:?}: send one field named `file`"),
             )
             .into());
         }
-        None => return Err(Problem::invalid("file", "missing multipart field `file`").into()),
+        Ok(None) => return Err(Problem::invalid("file", "missing multipart field `file`").into()),
+        Err(e) => return Err(multipart_problem(e, limit).into()),
     };
     let up = Upload {
         conversation_id: conv,
@@ -143,7 +187,13 @@ pub async fn upload(
             }
         })
     });
-    let a = s.service.upload(actor, up, body).await.map_err(Problem::from)?;
+    let a = match s.service.upload(actor, up, body).await {
+        Ok(a) => a,
+        Err(e) => {
+            drain_form(&mut form).await;
+            return Err(Problem::from(e).into());
+        }
+    };
     let dto = AttachmentDto::from(&a);
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&dto.url) {

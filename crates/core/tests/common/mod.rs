@@ -26,6 +26,8 @@ pub struct TestApp {
     pub sql: SqlStore,
     /// The authenticator the app uses.
     pub auth: Arc<Authenticator>,
+    /// The service behind the app.
+    pub service: ChatService,
     _shutdown: oneshot::Sender<()>,
     _dir: tempfile::TempDir,
 }
@@ -61,13 +63,17 @@ pub async fn fresh_store(dir: &tempfile::TempDir) -> SqlStore {
 
 /// Spawns the app.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Limits::default(), |s| s).await
+}
+
+/// Spawns the app with these limits and a service changed by `configure` (e.g. attachments).
+pub async fn spawn_app_with(limits: Limits, configure: impl FnOnce(ChatService) -> ChatService) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let sql = fresh_store(&dir).await;
     let store: Arc<dyn Store> = Arc::new(sql.clone());
     let auth = Authenticator::new(test_auth_config(), store.clone(), store.clone()).await.expect("authenticator");
-    let service =
-        ChatService::new(store.clone(), ServiceConfig { limits: Limits::default(), max_batch: 64, writers: 1 });
-    let state = AppState::new(service, auth);
+    let service = configure(ChatService::new(store.clone(), ServiceConfig { limits, max_batch: 64, writers: 1 }));
+    let state = AppState::new(service.clone(), auth);
     let auth = state.auth.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -79,7 +85,7 @@ pub async fn spawn_app() -> TestApp {
         .await
         .expect("serve");
     });
-    TestApp { base, client: Client::new(), store, sql, auth, _shutdown: tx, _dir: dir }
+    TestApp { base, client: Client::new(), store, sql, auth, service, _shutdown: tx, _dir: dir }
 }
 
 impl TestApp {

@@ -2,10 +2,12 @@
 
 #![allow(dead_code)]
 
+mod attachment_cases;
 mod auth_cases;
 mod conversation_cases;
 mod message_cases;
 
+pub use attachment_cases::*;
 pub use auth_cases::*;
 pub use conversation_cases::*;
 pub use message_cases::*;
