@@ -44,6 +44,8 @@ const EXPECTED: &[(&str, &str)] = &[
     ("get", "/api/v1/conversations/{id}/pins"),
     ("post", "/api/v1/conversations/{id}/ack"),
     ("get", "/api/v1/conversations/{id}/events"),
+    ("post", "/api/v1/conversations/{id}/attachments"),
+    ("get", "/api/v1/attachments/{id}"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/actuator/health"),
