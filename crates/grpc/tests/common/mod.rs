@@ -87,7 +87,15 @@ impl Stack {
         };
         let auth = Authenticator::new(auth_cfg, store.clone(), store.clone()).await.expect("auth");
         let service =
-            ChatService::new(store.clone(), ServiceConfig { limits: Limits::default(), max_batch: 256, writers: 1 });
+            // No per-user send rate here: the stream tests push thousands of sends for one user.
+            ChatService::new(
+                store.clone(),
+                ServiceConfig {
+                    limits: Limits { sends_per_user_per_sec: 0, ..Limits::default() },
+                    max_batch: 256,
+                    writers: 1,
+                },
+            );
         let registry = registry
             .unwrap_or_else(|| Arc::new(InMemoryRegistry::new(Duration::from_secs(30))) as Arc<dyn ConnectionRegistry>);
         let server = GrpcServer::with_config(service.clone(), auth.clone(), registry.clone(), cfg);
