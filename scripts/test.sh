@@ -23,10 +23,17 @@ export CHAT_TEST_MYSQL_URL CHAT_TEST_POSTGRES_URL CHAT_TEST_REDIS_URL
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/chat-sys-target}"
 mkdir -p "$CARGO_TARGET_DIR"
 
-echo "==> cargo test --workspace --all-targets $*"
-cargo test --workspace --all-targets "$@"
+echo "==> cargo test --workspace --all-targets --no-fail-fast $*"
+# Keep going after a failure so one run reports everything; fail at the end.
+cargo_rc=0
+cargo test --workspace --all-targets --no-fail-fast "$@" || cargo_rc=$?
 
+external_rc=0
 if [[ -f tests/external/run.sh && ${CHAT_SKIP_EXTERNAL:-0} != 1 ]]; then
 	echo "==> tests/external/run.sh"
-	bash tests/external/run.sh
+	bash tests/external/run.sh || external_rc=$?
+fi
+if ((cargo_rc != 0 || external_rc != 0)); then
+	echo "==> FAILED: cargo test exit ${cargo_rc}, external checks exit ${external_rc}"
+	exit 1
 fi
