@@ -13,38 +13,22 @@
 #                     (e.g. "--test-name-pattern=resume")
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+common_init e2e.sh
 E2E_DIR=tests/e2e
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/chat-sys-target}"
 
-log() { echo "e2e.sh: $*" >&2; }
-
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-	log "SKIP: node/npm not installed"
-	exit 77
-fi
+require_node
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
 if ((node_major < 20)); then
 	log "node $(node --version) is too old: the suite needs Node.js >= 20"
 	exit 1
 fi
 
-# ---- dependencies: npm ci when node_modules is missing or was installed from another lock ----
-lock_sum="$(sha256sum "$E2E_DIR/package-lock.json" | cut -d' ' -f1)"
-stamp="$E2E_DIR/node_modules/.e2e-lock.sha256"
-if [[ ! -d $E2E_DIR/node_modules || ! -f $stamp || "$(cat "$stamp")" != "$lock_sum" ]]; then
-	log "npm ci in $E2E_DIR"
-	(cd "$E2E_DIR" && npm ci --no-audit --no-fund --loglevel=error </dev/null)
-	echo "$lock_sum" >"$stamp"
-fi
+ensure_npm_deps "$E2E_DIR"
 
 # ---- the server binary, built once for all test files ----
-if [[ -z ${CHAT_SYS_BIN:-} ]]; then
-	log "cargo build -p chat-sys"
-	cargo build -p chat-sys </dev/null
-	export CHAT_SYS_BIN="$CARGO_TARGET_DIR/debug/chat-sys"
-fi
+build_chat_sys "${CHAT_SYS_BIN:-}"
+export CHAT_SYS_BIN="$BIN"
 [[ -x $CHAT_SYS_BIN ]] || {
 	log "no executable chat-sys binary at $CHAT_SYS_BIN"
 	exit 1

@@ -10,16 +10,15 @@
 # instead of `cargo build -p chat-sys`).
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+common_init grpc.sh
 
 VENV="${GRPC_VENV:-/var/cache/chat-sys-venv}"
 PIP_PINS=(grpcio==1.85.1 grpcio-tools==1.85.1 grpcio-reflection==1.85.1 websocket-client==1.9.2)
 SERVICE_ID=grpc-check-gateway
 SERVICE_SECRET=grpc-check-secret-1
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/chat-sys-target}"
 
-log() { echo "grpc.sh: $*" >&2; }
-
+# ensure_venv: the venv with exactly PIP_PINS (created when missing, reinstalled on a mismatch).
 ensure_venv() {
 	if [[ -x $VENV/bin/python ]] && "$VENV/bin/python" - "${PIP_PINS[@]}" <<'PY' 2>/dev/null; then
 import sys
@@ -30,74 +29,22 @@ PY
 	fi
 	if [[ ! -x $VENV/bin/python ]]; then
 		log "creating $VENV"
-		if ! python3 -m venv "$VENV" 2>/dev/null; then
-			rm -rf "$VENV"
-			DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null >&2
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv </dev/null >&2
-			/usr/bin/python3 -m venv "$VENV"
-		fi
+		create_venv "$VENV"
 	fi
-	log "installing ${PIP_PINS[*]} into $VENV"
-	"$VENV/bin/pip" install --disable-pip-version-check --no-input -q "${PIP_PINS[@]}"
-}
-
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-json_get() { # json_get FILE EXPR (python expression on `d`)
-	python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($2)" "$1"
-}
-
-# post_json PATH BODY OUTFILE [TOKEN] -> prints the HTTP status code
-post_json() {
-	local auth=()
-	[[ -n ${4:-} ]] && auth=(-H "Authorization: Bearer $4")
-	curl -sS -o "$3" -w '%{http_code}' --max-time 30 -X POST -H 'Content-Type: application/json' \
-		"${auth[@]}" --data "$2" "$BASE$1"
+	venv_pip_install "$VENV" "${PIP_PINS[@]}"
 }
 
 # ---- build ----
-if [[ -n ${GRPC_BIN:-} ]]; then
-	BIN="$GRPC_BIN"
-else
-	log "cargo build -p chat-sys"
-	cargo build -p chat-sys </dev/null
-	BIN="$CARGO_TARGET_DIR/debug/chat-sys"
-fi
-[[ -x $BIN ]] || {
-	log "SKIP: no chat-sys binary"
-	exit 77
-}
-"$BIN" serve --help 2>/dev/null | grep -q -- '--grpc-port' || {
+build_chat_sys "${GRPC_BIN:-}"
+[[ -x $BIN ]] || skip "no chat-sys binary"
+serve_has_flag --grpc-port || {
 	log "chat-sys serve has no --grpc-port"
 	exit 1
 }
 
 ensure_venv
 
-WORK="$(mktemp -d /tmp/chat-sys-grpc.XXXXXX)"
-SERVER_PID=""
-cleanup() {
-	local rc=$?
-	if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-		kill -TERM "$SERVER_PID" 2>/dev/null || true
-		for _ in $(seq 1 50); do
-			kill -0 "$SERVER_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$SERVER_PID" 2>/dev/null || true
-		wait "$SERVER_PID" 2>/dev/null || true
-	fi
-	if ((rc != 0)) && [[ -f $WORK/server.log ]]; then
-		echo "----- last lines of the server log -----" >&2
-		tail -n 60 "$WORK/server.log" >&2 || true
-		echo "-----" >&2
-	fi
-	rm -rf "$WORK"
-	exit "$rc"
-}
-trap cleanup EXIT
+make_workdir
 
 # ---- Python stubs from proto/ ----
 mkdir -p "$WORK/stubs"
@@ -108,40 +55,14 @@ mkdir -p "$WORK/stubs"
 HTTP_PORT="$(free_port)"
 WS_PORT="$(free_port)"
 GRPC_PORT="$(free_port)"
-BASE="http://127.0.0.1:$HTTP_PORT"
 "$BIN" client create --data-dir "$WORK/data" --id "$SERVICE_ID" --secret "$SERVICE_SECRET" </dev/null >/dev/null
-log "starting chat-sys serve (REST $HTTP_PORT, STOMP $WS_PORT, gRPC $GRPC_PORT)"
-"$BIN" serve --data-dir "$WORK/data" --http-port "$HTTP_PORT" --ws-port "$WS_PORT" --grpc-port "$GRPC_PORT" \
-	</dev/null >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for i in $(seq 1 120); do
-	curl -fsS --max-time 2 "$BASE/readyz" >/dev/null 2>&1 && break
-	kill -0 "$SERVER_PID" 2>/dev/null || {
-		log "server exited before becoming ready"
-		exit 1
-	}
-	((i < 120)) || {
-		log "server not ready after 60s"
-		exit 1
-	}
-	sleep 0.5
-done
+start_server "$HTTP_PORT" --ws-port "$WS_PORT" --grpc-port "$GRPC_PORT"
 
 # ---- users, a conversation, a service credential (REST) ----
 tokens=()
 for name in grpc-alice grpc-bob grpc-carol; do
-	body="{\"username\":\"$name\",\"password\":\"correct horse battery\"}"
-	code="$(post_json /api/v1/auth/register "$body" "$WORK/reg.json")"
-	[[ $code == 2?? ]] || {
-		log "register $name: HTTP $code: $(head -c 300 "$WORK/reg.json")"
-		exit 1
-	}
-	code="$(post_json /auth/login "$body" "$WORK/login.json")"
-	[[ $code == 2?? ]] || {
-		log "login $name: HTTP $code: $(head -c 300 "$WORK/login.json")"
-		exit 1
-	}
-	tokens+=("$(json_get "$WORK/login.json" 'd["data"]["accessToken"]')")
+	user="$(register_and_login "$name" "correct horse battery")"
+	tokens+=("${user#* }")
 done
 code="$(curl -sS -o "$WORK/me.json" -w '%{http_code}' --max-time 30 -H "Authorization: Bearer ${tokens[1]}" "$BASE/api/v1/users/me")"
 [[ $code == 2?? ]] || {

@@ -14,78 +14,32 @@
 #   S3_BIN      use this server binary instead of `cargo build -p chat-sys`
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+common_init s3.sh
 
 MOTO_VERSION=5.2.5
 VENV="${S3_VENV:-/var/cache/chat-sys-s3-venv}"
 BUCKET=chat-attachments
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/chat-sys-target}"
 
-log() { echo "s3.sh: $*" >&2; }
-skip() {
-	log "SKIP: $*"
-	exit 77
-}
-
+# ensure_venv: the venv with moto[server]==MOTO_VERSION (recreated otherwise).
 ensure_venv() {
 	if [[ -x $VENV/bin/moto_server ]] && "$VENV/bin/pip" show moto 2>/dev/null | grep -qx "Version: $MOTO_VERSION"; then
 		return 0
 	fi
-	log "installing moto[server]==$MOTO_VERSION into $VENV"
-	rm -rf "$VENV"
-	if ! python3 -m venv "$VENV" 2>/dev/null; then
-		rm -rf "$VENV"
-		DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null >&2
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv </dev/null >&2
-		python3 -m venv "$VENV"
-	fi
-	"$VENV/bin/pip" install --disable-pip-version-check --no-input -q "moto[server]==$MOTO_VERSION"
+	create_venv "$VENV" || return 1
+	venv_pip_install "$VENV" "moto[server]==$MOTO_VERSION"
 }
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-if [[ -n ${S3_BIN:-} ]]; then
-	BIN="$S3_BIN"
-else
-	log "cargo build -p chat-sys"
-	cargo build -p chat-sys </dev/null || skip "chat-sys does not build"
-	BIN="$CARGO_TARGET_DIR/debug/chat-sys"
-fi
+build_chat_sys "${S3_BIN:-}" || skip "chat-sys does not build"
 [[ -x $BIN ]] || skip "no chat-sys binary"
 "$BIN" attachments --help >/dev/null 2>&1 || skip "chat-sys has no attachments command yet"
 ensure_venv || skip "cannot install moto[server]==$MOTO_VERSION"
 
-WORK="$(mktemp -d /tmp/chat-sys-s3.XXXXXX)"
 MOTO_PID=""
-SERVER_PID=""
-stop() {
-	local pid=$1
-	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 1 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-	local rc=$?
-	stop "$SERVER_PID"
-	stop "$MOTO_PID"
-	if ((rc != 0)); then
-		for f in server.log moto.log cleanup.log; do
-			[[ -f $WORK/$f ]] || continue
-			echo "----- last lines of $f -----" >&2
-			tail -n 40 "$WORK/$f" >&2 || true
-		done
-	fi
-	rm -rf "$WORK"
-	exit "$rc"
-}
-trap cleanup EXIT
+make_workdir
+CLEANUP_PID_VARS=(SERVER_PID MOTO_PID)
+CLEANUP_LOGS=(server.log moto.log cleanup.log)
+CLEANUP_TAIL_LINES=40
 
 # ---- the S3 API server ----
 S3_PORT="$(free_port)"
@@ -93,18 +47,7 @@ S3_URL="http://127.0.0.1:$S3_PORT"
 log "starting moto_server on $S3_URL"
 "$VENV/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT" </dev/null >"$WORK/moto.log" 2>&1 &
 MOTO_PID=$!
-for i in $(seq 1 100); do
-	curl -fsS --max-time 2 "$S3_URL/" >/dev/null 2>&1 && break
-	kill -0 "$MOTO_PID" 2>/dev/null || {
-		log "moto_server exited"
-		exit 1
-	}
-	((i < 100)) || {
-		log "moto_server not up after 50s"
-		exit 1
-	}
-	sleep 0.5
-done
+wait_for_url "$S3_URL/" "$MOTO_PID" moto_server 50
 for b in "$BUCKET" chat-test; do
 	curl -fsS -X PUT "$S3_URL/$b" >/dev/null
 done
@@ -118,7 +61,6 @@ unset CHAT_TEST_S3_URL CHAT_TEST_S3_BUCKET
 
 # ---- 2. the binary, configured for S3 ----
 PORT="$(free_port)"
-BASE="http://127.0.0.1:$PORT"
 export CHAT_ATTACHMENTS__BACKEND=s3 \
 	CHAT_ATTACHMENTS__S3__BUCKET="$BUCKET" \
 	CHAT_ATTACHMENTS__S3__ENDPOINT="$S3_URL" \
@@ -126,24 +68,11 @@ export CHAT_ATTACHMENTS__BACKEND=s3 \
 	CHAT_ATTACHMENTS__S3__ACCESS_KEY_ID=testing \
 	CHAT_ATTACHMENTS__S3__SECRET_ACCESS_KEY=testing \
 	CHAT_LIMITS__MAX_ATTACHMENT_BYTES=1048576
-log "starting chat-sys serve on $BASE (attachments in s3://$BUCKET at $S3_URL)"
+log "attachments in s3://$BUCKET at $S3_URL"
 # Other listeners (not under test) on free ports, not their fixed defaults.
 extra=(--ws-port 0)
-"$BIN" serve --help 2>/dev/null | grep -q -- '--grpc-port' && extra+=(--grpc-port 0)
-"$BIN" serve --data-dir "$WORK/data" --http-port "$PORT" "${extra[@]}" </dev/null >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for i in $(seq 1 120); do
-	curl -fsS --max-time 2 "$BASE/readyz" >/dev/null 2>&1 && break
-	kill -0 "$SERVER_PID" 2>/dev/null || {
-		log "server exited before becoming ready"
-		exit 1
-	}
-	((i < 120)) || {
-		log "server not ready after 60s"
-		exit 1
-	}
-	sleep 0.5
-done
+serve_has_flag --grpc-port && extra+=(--grpc-port 0)
+start_server "$PORT" "${extra[@]}"
 
 python3 - "$BASE" "$S3_URL" "$BUCKET" "$WORK/state.json" <<'PY'
 import json, sys, urllib.request, urllib.error, uuid
@@ -232,7 +161,7 @@ print(f"http checks: {checks} passed")
 PY
 
 # ---- cleanup removes the deleted attachment's object ----
-stop "$SERVER_PID"
+stop_pid "$SERVER_PID"
 SERVER_PID=""
 "$BIN" attachments cleanup --data-dir "$WORK/data" --older-than 24h </dev/null >"$WORK/cleanup.log" 2>&1
 cat "$WORK/cleanup.log"

@@ -29,7 +29,8 @@
 # phase did not run or reached too few id-taking operations.
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+common_init schemathesis.sh
 
 SCHEMATHESIS_VERSION=4.32.5
 VENV="${ST_VENV:-/var/cache/chat-sys-venv}"
@@ -42,39 +43,15 @@ STATEFUL_STEPS="${ST_STATEFUL_STEPS:-10}"
 MIN_STATEFUL_OPS="${ST_MIN_STATEFUL_OPS:-15}"
 REGISTER_PATH="${ST_REGISTER_PATH:-/api/v1/auth/register}"
 CREDS='{"username":"st-user","password":"correct horse battery"}'
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/chat-sys-target}"
 
-log() { echo "schemathesis.sh: $*" >&2; }
-skip() {
-	log "SKIP: $*"
-	exit 77
-}
-
+# ensure_venv: the venv with schemathesis==SCHEMATHESIS_VERSION (recreated otherwise).
 ensure_venv() {
 	if "$VENV/bin/schemathesis" --version 2>/dev/null | grep -qx "schemathesis, version $SCHEMATHESIS_VERSION"; then
 		return 0
 	fi
-	log "installing schemathesis==$SCHEMATHESIS_VERSION into $VENV"
-	rm -rf "$VENV"
-	if ! python3 -m venv "$VENV" 2>/dev/null; then
-		# Debian's python3 ships venv separately.
-		rm -rf "$VENV"
-		DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null >&2
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv </dev/null >&2
-		/usr/bin/python3 -m venv "$VENV"
-	fi
-	"$VENV/bin/pip" install --disable-pip-version-check --no-input -q "schemathesis==$SCHEMATHESIS_VERSION"
+	create_venv "$VENV"
+	venv_pip_install "$VENV" "schemathesis==$SCHEMATHESIS_VERSION"
 	"$VENV/bin/schemathesis" --version
-}
-
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# post_json PATH OUTFILE -> prints the HTTP status code
-post_json() {
-	curl -sS -o "$2" -w '%{http_code}' --max-time 30 -X POST \
-		-H 'Content-Type: application/json' --data "$CREDS" "$BASE$1"
 }
 
 # ---- build, or skip while the server does not exist yet ----
@@ -85,9 +62,7 @@ else
 	if ! python3 -c 'import json, sys; m = json.load(sys.stdin); sys.exit(0 if any(p["name"] == "chat-sys" for p in m["packages"]) else 1)' <<<"$metadata"; then
 		skip "no chat-sys package in the workspace yet"
 	fi
-	log "cargo build -p chat-sys"
-	cargo build -p chat-sys </dev/null
-	BIN="$CARGO_TARGET_DIR/debug/chat-sys"
+	build_chat_sys
 	[[ -x $BIN ]] || skip "package chat-sys builds no chat-sys binary yet"
 fi
 "$BIN" serve --help >/dev/null 2>&1 || skip "chat-sys has no working 'serve' subcommand yet"
@@ -95,53 +70,16 @@ fi
 ensure_venv
 
 # ---- start the server ----
-WORK="$(mktemp -d /tmp/chat-sys-schemathesis.XXXXXX)"
-SERVER_PID=""
-cleanup() {
-	local rc=$?
-	if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-		kill -TERM "$SERVER_PID" 2>/dev/null || true
-		for _ in $(seq 1 50); do
-			kill -0 "$SERVER_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$SERVER_PID" 2>/dev/null || true
-		wait "$SERVER_PID" 2>/dev/null || true
-	fi
-	if ((rc != 0)) && [[ -f $WORK/server.log ]]; then
-		echo "----- last lines of the server log -----" >&2
-		tail -n 60 "$WORK/server.log" >&2 || true
-		echo "-----" >&2
-	fi
-	rm -rf "$WORK"
-	exit "$rc"
-}
-trap cleanup EXIT
+make_workdir
 
 PORT="$(free_port)"
-BASE="http://127.0.0.1:$PORT"
-log "starting chat-sys serve on $BASE"
 # --ws-port 0: the gateway (not under test) on a free port, not its fixed default.
 ws_args=()
-"$BIN" serve --help 2>/dev/null | grep -q -- '--ws-port' && ws_args=(--ws-port 0)
-"$BIN" serve --data-dir "$WORK/data" --http-port "$PORT" "${ws_args[@]}" </dev/null >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-
-for i in $(seq 1 120); do
-	curl -fsS --max-time 2 "$BASE/readyz" >/dev/null 2>&1 && break
-	kill -0 "$SERVER_PID" 2>/dev/null || {
-		log "server exited before becoming ready"
-		exit 1
-	}
-	((i < 120)) || {
-		log "server not ready at $BASE/readyz after 60s"
-		exit 1
-	}
-	sleep 0.5
-done
+serve_has_flag --ws-port && ws_args=(--ws-port 0)
+start_server "$PORT" "${ws_args[@]}"
 
 # ---- authenticate ----
-code="$(post_json "$REGISTER_PATH" "$WORK/register.json")"
+code="$(post_json "$REGISTER_PATH" "$CREDS" "$WORK/register.json")"
 if [[ $code != 2?? && $code != 409 ]]; then
 	log "register via POST $REGISTER_PATH failed: HTTP $code: $(head -c 500 "$WORK/register.json")"
 	exit 1
@@ -149,7 +87,7 @@ fi
 
 token=""
 for path in ${ST_LOGIN_PATH:-/api/v1/auth/login /auth/login}; do
-	code="$(post_json "$path" "$WORK/login.json")"
+	code="$(post_json "$path" "$CREDS" "$WORK/login.json")"
 	if [[ $code == 2?? ]]; then
 		token="$(python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["accessToken"])' <"$WORK/login.json")" || {
 			log "login response from POST $path lacks .data.accessToken: $(head -c 500 "$WORK/login.json")"
