@@ -118,15 +118,16 @@ impl SqlStore {
         Ok(Some((tomb, ev)))
     }
 
-    /// [`crate::MessageStore::add_reaction`] (`add`) and `remove_reaction`.
+    /// [`crate::MessageStore::add_reaction`] (`want` present) and `remove_reaction`.
     pub(crate) async fn react(
         &self,
         msg: &Message,
         user: UserId,
         emoji: &str,
         at: Millis,
-        add: bool,
+        want: Presence,
     ) -> StoreResult<Option<ConversationEvent>> {
+        let add = want == Presence::Present;
         let d = self.dialect();
         let mut tx = self.begin().await?;
         lock_sequence(&mut tx, d, msg.conversation_id).await?.ok_or(StoreError::NotFound("conversation"))?;
@@ -165,14 +166,15 @@ impl SqlStore {
         Ok(Some(ev))
     }
 
-    /// [`crate::MessageStore::pin`] (`pin`) and `unpin`.
+    /// [`crate::MessageStore::pin`] (`want` present) and `unpin`.
     pub(crate) async fn set_pin(
         &self,
         msg: &Message,
         by: UserId,
         at: Millis,
-        pin: bool,
+        want: Presence,
     ) -> StoreResult<Option<ConversationEvent>> {
+        let pin = want == Presence::Present;
         let d = self.dialect();
         let mut tx = self.begin().await?;
         lock_sequence(&mut tx, d, msg.conversation_id).await?.ok_or(StoreError::NotFound("conversation"))?;
@@ -211,4 +213,13 @@ impl SqlStore {
         tx.commit().await.map_err(db_err)?;
         Ok(Some(ev))
     }
+}
+
+/// Whether a reaction or pin should exist after a change (a no-op when it already is so).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Presence {
+    /// Add it (reaction added, message pinned).
+    Present,
+    /// Remove it (reaction removed, message unpinned).
+    Absent,
 }

@@ -12,6 +12,7 @@ use sea_query::{Expr, ExprTrait, Order, Query, SelectStatement};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
+use super::edits::Presence;
 use super::schema::{
     MessageMentions as Mm, MessagePins as Mp, MessageReactions as Mr, MessageThreads as Mt, MessageVersions as Mv,
     Messages as M,
@@ -239,7 +240,7 @@ impl MessageStore for SqlStore {
         emoji: &str,
         at: Millis,
     ) -> StoreResult<Option<ConversationEvent>> {
-        self.react(msg, user, emoji, at, true).await
+        self.react(msg, user, emoji, at, Presence::Present).await
     }
 
     async fn remove_reaction(
@@ -249,7 +250,7 @@ impl MessageStore for SqlStore {
         emoji: &str,
         at: Millis,
     ) -> StoreResult<Option<ConversationEvent>> {
-        self.react(msg, user, emoji, at, false).await
+        self.react(msg, user, emoji, at, Presence::Absent).await
     }
 
     async fn reactions(&self, id: MessageId) -> StoreResult<Vec<Reaction>> {
@@ -277,11 +278,11 @@ impl MessageStore for SqlStore {
     }
 
     async fn pin(&self, msg: &Message, by: UserId, at: Millis) -> StoreResult<Option<ConversationEvent>> {
-        self.set_pin(msg, by, at, true).await
+        self.set_pin(msg, by, at, Presence::Present).await
     }
 
     async fn unpin(&self, msg: &Message, by: UserId, at: Millis) -> StoreResult<Option<ConversationEvent>> {
-        self.set_pin(msg, by, at, false).await
+        self.set_pin(msg, by, at, Presence::Absent).await
     }
 
     async fn pins(&self, conv: ConversationId) -> StoreResult<Vec<Pin>> {
