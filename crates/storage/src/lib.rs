@@ -21,10 +21,12 @@
 
 mod error;
 pub mod records;
+pub mod search;
 mod sql;
 
 pub use error::StoreError;
 pub use records::*;
+pub use search::SearchStore;
 pub use sql::{ConnectOptions, Dialect, SqlStore};
 
 use async_trait::async_trait;

@@ -12,6 +12,7 @@ mod events;
 mod messages;
 mod outbox;
 mod schema;
+mod search;
 mod users;
 
 use std::str::FromStr;
