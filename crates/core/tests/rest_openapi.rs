@@ -19,6 +19,8 @@ const EXPECTED: &[(&str, &str)] = &[
     ("get", "/api/v1/users/me"),
     ("get", "/api/v1/users/{userId}"),
     ("get", "/api/v1/users"),
+    ("get", "/api/v1/users/{userId}/presence"),
+    ("get", "/api/v1/conversations/{id}/presence"),
     ("post", "/api/v1/conversations"),
     ("get", "/api/v1/conversations"),
     ("get", "/api/v1/conversations/public"),

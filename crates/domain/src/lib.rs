@@ -13,6 +13,7 @@ pub mod event;
 pub mod ids;
 pub mod limits;
 pub mod model;
+pub mod presence;
 pub mod time;
 
 pub use attachment::{Attachment, AttachmentInfo, AttachmentStatus};
@@ -21,4 +22,5 @@ pub use event::{ConversationEvent, EventKind, EventPayload};
 pub use ids::{AttachmentId, ConversationId, EventId, MessageId, UserId, WorkspaceId};
 pub use limits::Limits;
 pub use model::*;
+pub use presence::{PresenceStatus, UserPresence};
 pub use time::Millis;

@@ -16,6 +16,7 @@ pub mod model;
 mod openapi_doc;
 mod openapi_links;
 mod openapi_refine;
+pub mod presence;
 pub mod problem;
 pub mod users;
 
@@ -77,6 +78,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(conversations::routes())
         .merge(messages::routes())
         .merge(attachments::routes())
+        .merge(presence::routes())
         .merge(health::routes())
 }
 

@@ -279,7 +279,9 @@ impl ChatService {
     }
 
     /// Raises the actor's delivered and/or seen positions (never lowers them; clamped to the
-    /// conversation's latest seq). Returns the membership after the update.
+    /// conversation's latest seq). Returns the membership after the update. When the seen
+    /// position rose and real-time signals are enabled, pushes the `SEEN` receipt (see
+    /// [`super::realtime`]).
     ///
     /// # Errors
     /// As [`authz::require_member`]; `Invalid` for negative positions.
@@ -296,8 +298,15 @@ impl ChatService {
         if let Some(s) = seen {
             validate::seq(s, "seenSeq")?;
         }
-        self.conv_as_member(actor, conv).await?;
-        Ok(self.store.set_read_position(conv, actor, delivered, seen, Millis::now()).await?)
+        let (conversation, before) = self.conv_as_member(actor, conv).await?;
+        let after = self.store.set_read_position(conv, actor, delivered, seen, Millis::now()).await?;
+        if after.seen_seq > before.seen_seq
+            && let Some(rt) = &self.realtime
+        {
+            let members = self.store.member_ids(conv).await?;
+            rt.seen(&conversation, &after, members);
+        }
+        Ok(after)
     }
 
     /// Events of a conversation with `seq > after_seq`, ascending, at most `limit`

@@ -25,6 +25,8 @@ pub mod batcher;
 mod conversations;
 pub mod mentions;
 mod messages;
+pub mod presence;
+pub mod realtime;
 mod validate;
 
 use std::collections::HashMap;
@@ -44,6 +46,8 @@ pub use attachments::{
 pub use batcher::BatchStats;
 pub use chat_storage::SendOutcome;
 pub use conversations::dm_key;
+pub use presence::PresenceRegistry;
+pub use realtime::{Realtime, RealtimeConfig, ReceiptScope};
 
 /// Result of every service method.
 pub type ServiceResult<T> = Result<T, DomainError>;
@@ -139,6 +143,9 @@ pub struct ChatService {
     /// concurrent map, so no lock of ours; idle keys are pruned by `retain_recent` from
     /// time to time.
     send_limiter: Option<Arc<governor::DefaultKeyedRateLimiter<UserId>>>,
+    /// Ephemeral signals (`SEEN`) and presence ([`ChatService::with_realtime`]); `None`:
+    /// no signals, presence reads are `Unavailable`.
+    realtime: Option<Arc<Realtime>>,
 }
 
 impl std::fmt::Debug for ChatService {
@@ -164,7 +171,20 @@ impl ChatService {
             batcher,
             slow_mode: Arc::new(Mutex::new(HashMap::new())),
             attachments: None,
+            realtime: None,
         }
+    }
+
+    /// Enables real-time signals: "seen by" receipts on [`ChatService::ack`] and presence
+    /// reads ([`ChatService::presence`]) through `realtime` (see [`realtime`]).
+    pub fn with_realtime(mut self, realtime: Arc<Realtime>) -> Self {
+        self.realtime = Some(realtime);
+        self
+    }
+
+    /// The real-time signal pusher, when enabled.
+    pub fn realtime(&self) -> Option<&Arc<Realtime>> {
+        self.realtime.as_ref()
     }
 
     /// Takes one send from the actor's rate budget.

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod json_int;
+pub mod presence;
 pub mod request;
 
 use chat_domain::event::EventPayload;
