@@ -79,8 +79,16 @@ pub async fn run_with(
         service.commit_notify(),
         chat_pipeline::PipelineConfig::default(),
     );
+    // Presence tracking wraps the registry; the service pushes SEEN receipts through it.
+    let realtime = chat_core::service::Realtime::start(
+        pipeline.registry(),
+        pipeline.streams(),
+        store.clone(),
+        chat_core::service::RealtimeConfig::default(),
+    );
+    let service = service.with_realtime(realtime.clone());
     let core = Arc::new(chat_gateway::InProcessCore::new(service.clone(), auth.clone()));
-    let gateway = chat_gateway::Gateway::new(config.gateway.clone(), core, pipeline.registry(), pipeline.streams());
+    let gateway = chat_gateway::Gateway::new(config.gateway.clone(), core, realtime.registry(), pipeline.streams());
 
     let http_listener = bind(&config.http, "REST").await?;
     let ws_listener = bind(&config.ws, "gateway").await?;
@@ -96,7 +104,7 @@ pub async fn run_with(
     );
     on_bound(bound);
 
-    let grpc_server = chat_grpc::GrpcServer::new(service.clone(), auth.clone(), pipeline.registry());
+    let grpc_server = chat_grpc::GrpcServer::new(service.clone(), auth.clone(), realtime.registry());
     let state = chat_core::rest::AppState::new(service, auth);
     let stop = CancellationToken::new();
     tokio::spawn({
