@@ -2,7 +2,8 @@
 # Local backing services for chat-sys tests: MariaDB, PostgreSQL and Redis on loopback.
 #
 #   scripts/services.sh [start]   install when missing, start when not answering, provision, wait
-#   scripts/services.sh stop      stop the daemons this script started (leaves foreign ones alone)
+#   scripts/services.sh stop [NAME...]  stop the daemons this script started (all, or the named
+#                                 ones: mariadb, postgresql, redis; leaves foreign ones alone)
 #   scripts/services.sh restart   stop, then start
 #   scripts/services.sh status    show what answers; exit 1 if anything is down
 #   scripts/services.sh env       print `export CHAT_TEST_*=...` lines (for eval)
@@ -423,10 +424,20 @@ main() {
 		status
 		;;
 	stop)
+		# `stop` stops all three; `stop NAME...` only those (mariadb, postgresql, redis), e.g.
+		# for a database restart in the scale-out fault tests (`start` brings it back).
 		PATH="$(pg_bindir):$PATH"
-		stop_redis
-		stop_postgres
-		stop_mariadb
+		shift || true
+		local which=("$@")
+		((${#which[@]})) || which=(redis postgresql mariadb)
+		for svc in "${which[@]}"; do
+			case $svc in
+			redis) stop_redis ;;
+			postgresql) stop_postgres ;;
+			mariadb) stop_mariadb ;;
+			*) die "unknown service $svc (mariadb, postgresql, redis)" ;;
+			esac
+		done
 		;;
 	restart)
 		main stop
@@ -440,7 +451,7 @@ main() {
 		print_env
 		;;
 	*)
-		echo "usage: $0 [start|stop|restart|status|env]" >&2
+		echo "usage: $0 [start|stop [mariadb|postgresql|redis]...|restart|status|env]" >&2
 		exit 2
 		;;
 	esac

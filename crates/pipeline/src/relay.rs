@@ -80,6 +80,13 @@ impl OutboxRelay {
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let events: Vec<_> = rows.into_iter().map(|r| r.event).collect();
         self.log.publish(&events).await?;
+        // Fault injection (feature `failpoints`, `FAILPOINTS=relay-after-publish=return`): the
+        // process dies after the log acknowledged and before the rows are marked, so the next
+        // relay publishes them again (the scale-out tests check they are delivered once).
+        fail::fail_point!("relay-after-publish", |_| {
+            tracing::error!("failpoint relay-after-publish: aborting the process");
+            std::process::abort()
+        });
         self.store.mark_outbox_processed(&ids, Millis::now()).await?;
         tracing::trace!(rows = ids.len(), "relayed outbox rows");
         Ok(ids.len())

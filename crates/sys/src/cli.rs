@@ -50,6 +50,21 @@ pub enum Command {
     /// Run every role in one process on embedded defaults: REST API, STOMP gateway, outbox
     /// relay and fanout, with SQLite under --data-dir.
     Serve,
+    /// Scale-out role: REST API, gRPC API and the outbox relay to Kafka (needs
+    /// `database.url`, `redis.url`, `kafka.bootstrap`; a binary built with `--features kafka`).
+    Core,
+    /// Scale-out role: a fanout worker, Kafka consumer group → Redis delivery streams;
+    /// `/healthz`, `/readyz`, `/metrics` on the http port.
+    Fanout,
+    /// Scale-out role: a STOMP/WebSocket gateway that reaches the core over gRPC
+    /// (`core_client`) and reads its Redis stream; `/healthz`, `/readyz`, `/metrics` on the
+    /// http port.
+    Gateway {
+        /// This gateway's node id (its Redis stream and registry entries); keep it stable
+        /// across restarts so the gateway resumes its stream. Overrides `gateway.node_id`.
+        #[arg(long)]
+        node_id: Option<String>,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Manage OAuth2 clients (client_credentials grant, for internal services).
@@ -152,6 +167,15 @@ pub fn main(cli: Cli) -> ExitCode {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => crate::serve::run(config, shutdown_signal()).await,
+        Command::Core => crate::roles::core::run(config, shutdown_signal(), |_| {}).await,
+        Command::Fanout => crate::roles::fanout::run(config, shutdown_signal(), |_| {}).await,
+        Command::Gateway { node_id } => {
+            let mut config = config;
+            if let Some(id) = node_id {
+                config.gateway.node_id = id;
+            }
+            crate::roles::gateway::run(config, shutdown_signal(), |_| {}).await
+        }
         Command::Migrate => {
             let store = crate::serve::open_store(&config).await?;
             println!("migrations applied ({:?})", store.dialect());

@@ -12,6 +12,9 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod scaleout;
+pub use scaleout::{CoreClientSettings, KafkaSettings, RedisSettings};
+
 /// Everything chat-sys can be configured with. Every field has a documented default.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -39,6 +42,12 @@ pub struct Config {
     pub service: ServiceSettings,
     /// Attachments: where uploaded files live, which media types are accepted.
     pub attachments: AttachmentsConfig,
+    /// Scale-out: Redis (connection registry, delivery streams).
+    pub redis: RedisSettings,
+    /// Scale-out: Kafka (the event log `message.all`).
+    pub kafka: KafkaSettings,
+    /// Scale-out: how a `chat-sys gateway` reaches the core.
+    pub core_client: CoreClientSettings,
     /// Log filter in `tracing_subscriber::EnvFilter` syntax. Default `info`; `RUST_LOG`
     /// overrides it.
     pub log: String,
@@ -57,6 +66,9 @@ impl Default for Config {
             limits: chat_domain::Limits::default(),
             service: ServiceSettings::default(),
             attachments: AttachmentsConfig::default(),
+            redis: RedisSettings::default(),
+            kafka: KafkaSettings::default(),
+            core_client: CoreClientSettings::default(),
             log: "info".into(),
         }
     }
@@ -254,12 +266,12 @@ pub fn load(file: Option<&Path>, env: &[(String, String)], overrides: &Overrides
 /// The top-level keys of [`Config`]: a `CHAT_` variable whose first segment is not one of
 /// these is not configuration and is ignored.
 const TOP_LEVEL_KEYS: &[&str] =
-    &["data_dir", "database", "http", "ws", "grpc", "gateway", "auth", "limits", "service", "attachments", "log"];
+    &["data_dir", "database", "http", "ws", "grpc", "gateway", "auth", "limits", "service", "attachments", "redis", "kafka", "core_client", "log"];
 
 /// Variables with the `CHAT_` prefix that are not configuration keys (test harness and
 /// flag fallbacks), ignored by the environment layer.
 const IGNORED_CHAT_VARS: &[&str] =
-    &["CHAT_TEST_MYSQL_URL", "CHAT_TEST_POSTGRES_URL", "CHAT_TEST_REDIS_URL", "CHAT_CONFIG", "CHAT_DATABASE_URL"];
+    &["CHAT_TEST_MYSQL_URL", "CHAT_TEST_POSTGRES_URL", "CHAT_TEST_REDIS_URL", "CHAT_TEST_KAFKA_BOOTSTRAP", "CHAT_CONFIG", "CHAT_DATABASE_URL"];
 
 /// An empty defaults layer: `Config`'s serde defaults fill everything, this only anchors
 /// the figment so merged keys have a base.

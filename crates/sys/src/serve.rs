@@ -64,16 +64,7 @@ pub async fn run_with(
     on_bound: impl FnOnce(BoundAddrs),
 ) -> anyhow::Result<()> {
     let metrics = install_metrics();
-    let sql = Arc::new(open_store(&config).await?);
-    let store: Arc<dyn Store> = sql.clone();
-    store
-        .ensure_workspace(&Workspace { id: WorkspaceId::DEFAULT, name: "default".into(), created_at: Millis::now() })
-        .await
-        .context("creating the default workspace")?;
-    let auth = chat_auth::Authenticator::new(config.auth.clone(), store.clone(), store.clone())
-        .await
-        .context("initialising authentication")?;
-    let service = open_service(&config, store.clone()).await?;
+    let CoreParts { sql, store, auth, service } = open_core(&config).await?;
     let pipeline = chat_pipeline::Pipeline::in_process(
         store.clone(),
         service.commit_notify(),
@@ -127,6 +118,38 @@ pub async fn run_with(
     Ok(())
 }
 
+/// What every process with the core role holds: the store (also as its SQL type, to close
+/// it), the authenticator and the core service.
+pub struct CoreParts {
+    /// The SQL store (closed at shutdown).
+    pub sql: Arc<SqlStore>,
+    /// The same store as the aggregate traits.
+    pub store: Arc<dyn Store>,
+    /// Token issuing and verification.
+    pub auth: chat_auth::Authenticator,
+    /// The core service.
+    pub service: chat_core::service::ChatService,
+}
+
+/// Opens the store (migrated), ensures the default workspace, and builds the authenticator
+/// and the core service (`serve` and `chat-sys core`).
+///
+/// # Errors
+/// As [`open_store`] and [`open_service`], or key material that cannot be loaded.
+pub async fn open_core(config: &Config) -> anyhow::Result<CoreParts> {
+    let sql = Arc::new(open_store(config).await?);
+    let store: Arc<dyn Store> = sql.clone();
+    store
+        .ensure_workspace(&Workspace { id: WorkspaceId::DEFAULT, name: "default".into(), created_at: Millis::now() })
+        .await
+        .context("creating the default workspace")?;
+    let auth = chat_auth::Authenticator::new(config.auth.clone(), store.clone(), store.clone())
+        .await
+        .context("initialising authentication")?;
+    let service = open_service(config, store.clone()).await?;
+    Ok(CoreParts { sql, store, auth, service })
+}
+
 /// The core service over `store`, with attachments in the configured object store (whose
 /// reachability is checked, with a warning only: uploads answer 503 while it is down).
 ///
@@ -171,13 +194,13 @@ pub async fn cleanup_attachments(
     Ok(report?)
 }
 
-async fn bind(listen: &ListenConfig, what: &str) -> anyhow::Result<TcpListener> {
+pub(crate) async fn bind(listen: &ListenConfig, what: &str) -> anyhow::Result<TcpListener> {
     let addr = SocketAddr::new(listen.bind, listen.port);
     TcpListener::bind(addr).await.with_context(|| format!("binding the {what} listener on {addr}"))
 }
 
 /// Installs the process-wide Prometheus recorder (once) and returns its handle.
-fn install_metrics() -> PrometheusHandle {
+pub(crate) fn install_metrics() -> PrometheusHandle {
     static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
     HANDLE
         .get_or_init(|| {

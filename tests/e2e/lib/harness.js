@@ -9,6 +9,8 @@
 //                     /var/cache/chat-sys-target)
 //   CHAT_E2E_KEEP=1   keep each server's temporary directory (data + server.log) and print it
 //   CHAT_E2E_TIMEOUT_SCALE  multiply every wait (default 1), for slow machines
+//   CHAT_SYS_FEATURES cargo features of the built binary (e.g. `kafka`)
+//   CHAT_E2E_TOPOLOGY mysql | postgres: run against the scale-out topology (lib/topology.js)
 
 const { spawn, execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
@@ -51,7 +53,8 @@ function chatSysBin() {
     return cachedBin;
   }
   const targetDir = process.env.CARGO_TARGET_DIR || '/var/cache/chat-sys-target';
-  execFileSync('cargo', ['build', '-q', '-p', 'chat-sys'], {
+  const features = process.env.CHAT_SYS_FEATURES ? ['--features', process.env.CHAT_SYS_FEATURES] : [];
+  execFileSync('cargo', ['build', '-q', '-p', 'chat-sys', ...features], {
     cwd: REPO_ROOT,
     env: { ...process.env, CARGO_TARGET_DIR: targetDir },
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -80,6 +83,11 @@ process.on('exit', () => {
  */
 async function startServer() {
   const bin = chatSysBin();
+  if (process.env.CHAT_E2E_TOPOLOGY) {
+    // The scale-out topology (core, two fanout workers, two gateways on MariaDB or
+    // PostgreSQL, Redis, Kafka): successive devices connect to successive gateways.
+    return require('./topology').startTopology({ bin, db: process.env.CHAT_E2E_TOPOLOGY });
+  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chat-sys-e2e-'));
   const logFile = path.join(dir, 'server.log');
   const logFd = fs.openSync(logFile, 'a');

@@ -75,14 +75,16 @@ venv_pip_install() {
 }
 
 # build_chat_sys [PREBUILT]: sets BIN to PREBUILT when given, else runs
-# `cargo build -p chat-sys` and sets BIN to the debug binary. Fails when the build fails
+# `cargo build -p chat-sys` (with --features $CHAT_SYS_FEATURES when set) and sets BIN to the debug binary. Fails when the build fails
 # (it does not check that BIN exists: callers decide between skip and fail).
 build_chat_sys() {
 	if [[ -n ${1:-} ]]; then
 		BIN="$1"
 	else
-		log "cargo build -p chat-sys"
-		cargo build -p chat-sys </dev/null || return 1
+		local features=()
+		[[ -n ${CHAT_SYS_FEATURES:-} ]] && features=(--features "$CHAT_SYS_FEATURES")
+		log "cargo build -p chat-sys ${features[*]}"
+		cargo build -p chat-sys "${features[@]}" </dev/null || return 1
 		BIN="$CARGO_TARGET_DIR/debug/chat-sys"
 	fi
 }
