@@ -10,6 +10,11 @@
 //! - consumption is at-least-once per consumer group: [`EventConsumer::commit`] records how far
 //!   a group got; records not committed are delivered again to the group's next consumer (after
 //!   a crash or restart). Committing a record commits everything before it in its partition.
+//! - a group's partitions are split among its consumers and move between them on a rebalance
+//!   (Kafka) or on fencing (in-process). Every record carries the consumer's assignment
+//!   [`LogRecord::epoch`]; one batch never spans two epochs, and a record read before its
+//!   partition was revoked is not committed by the old owner: the partition's new owner reads
+//!   it again from the group's last commit.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
@@ -38,6 +43,11 @@ pub struct LogRecord {
     pub position: LogPosition,
     /// The event, shared (fanout hands it to every gateway without copying).
     pub event: Arc<ConversationEvent>,
+    /// The reading consumer's assignment epoch: starts at 1 and grows every time that
+    /// consumer's partition assignment changes (Kafka: each revoke or assign of a rebalance;
+    /// in-process: the group generation). All records of one batch share it.
+    /// [`EventConsumer::commit`] skips records whose partition was revoked after their epoch.
+    pub epoch: u64,
 }
 
 /// The producer side and the consumer factory of the event log.
@@ -65,7 +75,10 @@ pub trait EventLog: Send + Sync {
 pub trait EventConsumer: Send {
     /// The next up to `max` records (at least one): waits until some are available. Records of
     /// one partition come in log order, and a batch continues where the previous one ended,
-    /// whether or not it was committed.
+    /// whether or not it was committed. All records of a batch were read under one assignment
+    /// (same [`LogRecord::epoch`]): after a rebalance a partition may start again at the
+    /// group's last commit (records already seen are redelivered). Cancel-safe: dropping the
+    /// future loses no record.
     ///
     /// # Errors
     /// [`PipelineError::Closed`] once the log is closed and this consumer has read everything;
@@ -75,10 +88,15 @@ pub trait EventConsumer: Send {
 
     /// Marks `records` (and everything before each in its partition) as done for the group;
     /// the log may then discard them. Call only after their effects are durable downstream.
+    /// Records of a partition that was revoked from this consumer after they were read (their
+    /// [`LogRecord::epoch`] predates the partition's current assignment, or the partition is
+    /// no longer assigned) are skipped, not committed: the partition's owner reads them again.
+    /// The other records are committed and `Ok` is returned.
     ///
     /// # Errors
-    /// [`PipelineError::Fenced`] when a newer consumer took over (the commit is dropped; the
-    /// records will be redelivered to it); [`PipelineError::Unavailable`] on broker failure.
+    /// [`PipelineError::Fenced`] when a newer consumer took over the whole group membership
+    /// (the commit is dropped; the records will be redelivered to it);
+    /// [`PipelineError::Unavailable`] on broker failure.
     async fn commit(&mut self, records: &[LogRecord]) -> Result<()>;
 }
 
@@ -293,7 +311,11 @@ impl EventConsumer for InProcessConsumer {
                     let mut off = self.cursor[p].max(part.base);
                     while off < part.end() && out.len() < max {
                         let event = Arc::clone(&part.records[(off - part.base) as usize]);
-                        out.push(LogRecord { position: LogPosition { partition: p as u32, offset: off }, event });
+                        out.push(LogRecord {
+                            position: LogPosition { partition: p as u32, offset: off },
+                            event,
+                            epoch: self.generation,
+                        });
                         off += 1;
                     }
                     self.cursor[p] = off;
