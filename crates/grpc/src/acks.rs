@@ -59,6 +59,7 @@ impl AckUpdate {
 /// that falls behind skips the oldest updates (positions only grow, later ones supersede).
 pub(crate) struct AckHub {
     tx: broadcast::Sender<Arc<AckUpdate>>,
+    /// Stream ids start at 1; 0 marks updates recorded outside a stream.
     next_stream: AtomicU64,
 }
 
@@ -66,6 +67,18 @@ impl AckHub {
     /// A hub keeping at most `capacity` updates per lagging subscriber.
     pub(crate) fn new(capacity: usize) -> Self {
         AckHub { tx: broadcast::channel(capacity).0, next_stream: AtomicU64::new(1) }
+    }
+}
+
+impl AckHub {
+    /// Publishes positions recorded outside any ack stream (`UpdateReadPosition`) to every
+    /// open ack stream.
+    pub(crate) fn publish(&self, conversation_id: ConversationId, user_id: UserId, positions: &[(&'static str, i64)]) {
+        for &(status, acked_seq) in positions {
+            let update =
+                AckUpdate { origin: 0, conversation_id, user_id, acked_seq, status, acked_at: Millis::now() };
+            let _ = self.tx.send(Arc::new(update)); // Err: no open stream
+        }
     }
 }
 

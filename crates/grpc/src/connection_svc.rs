@@ -3,7 +3,8 @@
 //! Authorization: a service credential may do everything (acting for the user named in the
 //! request); a user token registers, pings, lists and removes only its own connections (a
 //! connection id registered by another user is ALREADY_EXISTS), sees
-//! online users of its own workspace only, and may not list by gateway node or everything.
+//! online users of its own workspace only, and may not list by gateway node or everything
+//! (nor look up other users with `GetConnectionsByUsers`).
 
 use std::sync::Arc;
 
@@ -23,6 +24,8 @@ use crate::pb::connection::v1::connection_manager_server::ConnectionManager;
 const MAX_ID_BYTES: usize = 128;
 /// Longest device type and IP address, in bytes.
 const MAX_INFO_BYTES: usize = 64;
+/// Most distinct user ids of one `GetConnectionsByUsers` call.
+pub(crate) const MAX_USERS_PER_LOOKUP: usize = 10_000;
 
 /// The `ConnectionManager` implementation.
 pub(crate) struct ConnectionApi(pub(crate) Arc<Shared>);
@@ -183,6 +186,29 @@ impl ConnectionManager for ConnectionApi {
         check_len("gateway_node_id", node, 1, MAX_ID_BYTES)?;
         let list = self.0.registry.connections_of_gateway(node).await.map_err(pipeline_status)?;
         Ok(Response::new(pb::GetConnectionsByGatewayNodeResponse { connections: connections(&list) }))
+    }
+
+    async fn get_connections_by_users(
+        &self,
+        req: Request<pb::GetConnectionsByUsersRequest>,
+    ) -> Result<Response<pb::GetConnectionsByUserResponse>, Status> {
+        let p = self.0.authenticate(req.metadata())?;
+        let mut users: Vec<UserId> =
+            req.get_ref().user_ids.iter().map(|u| parse_id("user_ids", u)).collect::<Result<_, Status>>()?;
+        users.sort();
+        users.dedup();
+        if users.len() > MAX_USERS_PER_LOOKUP {
+            return Err(Status::invalid_argument(format!(
+                "invalid user_ids: at most {MAX_USERS_PER_LOOKUP} distinct ids"
+            )));
+        }
+        if let Some(me) = p.user_id()
+            && users.iter().any(|u| *u != me)
+        {
+            return Err(Status::permission_denied("a user token may look up only its own connections"));
+        }
+        let list = self.0.registry.connections_of_users(&users).await.map_err(pipeline_status)?;
+        Ok(Response::new(pb::GetConnectionsByUserResponse { connections: connections(&list) }))
     }
 
     async fn get_all_connections(

@@ -1,6 +1,7 @@
 //! Conversions between domain types and protobuf messages, in one place.
 
-use chat_domain::{Message, Millis};
+use chat_domain::event::MessageData;
+use chat_domain::{ConversationEvent, EventPayload, Message, Millis};
 use chat_pipeline::{Connection, SessionState};
 use prost_types::Timestamp;
 
@@ -35,6 +36,43 @@ pub(crate) fn message(m: &Message) -> mpb::Message {
         deleted: m.deleted,
         client_msg_id: m.client_msg_id.clone().unwrap_or_default(),
     }
+}
+
+/// The fields of an event payload without its `type` tag (carried by the event itself), as
+/// a JSON object: the REST API's event `payload`.
+pub(crate) fn payload_json(p: &EventPayload) -> String {
+    match serde_json::to_value(p) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            map.remove("type");
+            serde_json::Value::Object(map).to_string()
+        }
+        Ok(other) => other.to_string(),
+        Err(e) => {
+            tracing::error!(error = %e, "event payload does not serialize");
+            "{}".into()
+        }
+    }
+}
+
+/// A domain event as `message.v1.ConversationEvent`.
+pub(crate) fn conversation_event(e: &ConversationEvent) -> mpb::ConversationEvent {
+    mpb::ConversationEvent {
+        event_id: e.event_id.to_string(),
+        conversation_id: e.conversation_id.to_string(),
+        seq: e.seq,
+        r#type: e.kind().as_str().into(),
+        actor_id: e.actor_id.to_string(),
+        created_at: Some(timestamp(e.created_at)),
+        payload_json: payload_json(&e.payload),
+    }
+}
+
+/// A domain message as the JSON of a `MESSAGE` event's `message` object.
+pub(crate) fn message_json(m: &Message) -> String {
+    serde_json::to_string(&MessageData::from(m)).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "message does not serialize");
+        String::new()
+    })
 }
 
 /// A registry connection as `connection.v1.Connection`.

@@ -38,10 +38,12 @@
 mod acks;
 mod auth_svc;
 mod authn;
+pub mod client;
 mod connection_svc;
 mod convert;
 mod error;
 mod message_svc;
+mod reads;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -55,6 +57,7 @@ use tokio_stream::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
+pub use client::{GrpcCore, GrpcCoreConfig, GrpcRegistry, status_domain};
 pub use error::domain_status;
 
 /// Generated protobuf messages, clients and servers (prost + tonic), one module per package.

@@ -1,5 +1,6 @@
-//! `message.v1.MessageService`: `CreateMessage` and `StreamCreateMessages` (here) and
-//! `StreamAckOffsets` (in [`crate::acks`]).
+//! `message.v1.MessageService`: `CreateMessage` and `StreamCreateMessages` (here),
+//! `StreamAckOffsets` (in [`crate::acks`]) and the extensions `UpdateReadPosition`,
+//! `GetEventsAfter` and `GetConversationMemberIds` (in [`crate::reads`]).
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 
 use chat_auth::Principal;
 use chat_core::service::{SendMessage, SendOutcome};
-use chat_domain::{ConversationId, Millis, UserId};
+use chat_domain::{AttachmentId, ConversationId, Millis, UserId};
 use futures::future::BoxFuture;
 use futures::stream::FuturesOrdered;
 use futures::{FutureExt as _, Stream, StreamExt as _};
@@ -17,9 +18,10 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::Shared;
 use crate::authn::{acting_user, parse_id};
-use crate::convert::{message, timestamp};
+use crate::convert::{conversation_event, message, message_json, timestamp};
 use crate::error::{domain_status, retry_after_ms};
 use crate::pb::message::v1::message_service_server::MessageService;
+use crate::pb::message::v1 as pb;
 use crate::pb::message::v1::{AckOffset, CreateMessageRequest, CreateMessageResponse};
 
 /// The `MessageService` implementation.
@@ -41,7 +43,12 @@ fn send_input(p: &Principal, req: CreateMessageRequest) -> Result<(UserId, SendM
     let client_msg_id = [req.client_msg_id, m.message_id].into_iter().find(|k| !k.is_empty());
     let kind = Some(m.r#type).filter(|k| !k.is_empty());
     let text = m.text;
-    let s = SendMessage { conversation_id, client_msg_id, text, kind, thread_root_id, attachment_ids: Vec::new() };
+    let attachment_ids = req
+        .attachment_ids
+        .iter()
+        .map(|a| parse_id("attachment_ids", a))
+        .collect::<Result<Vec<AttachmentId>, Status>>()?;
+    let s = SendMessage { conversation_id, client_msg_id, text, kind, thread_root_id, attachment_ids };
     Ok((actor, s))
 }
 
@@ -49,9 +56,9 @@ fn send_input(p: &Principal, req: CreateMessageRequest) -> Result<(UserId, SendM
 async fn create(shared: &Shared, actor: UserId, req: SendMessage) -> Result<CreateMessageResponse, Status> {
     let requested_key = req.client_msg_id.clone();
     let outcome = shared.service.send(actor, req).await.map_err(domain_status)?;
-    let status = match &outcome {
-        SendOutcome::Created { .. } => "PERSISTED",
-        SendOutcome::Duplicate { .. } => "DUPLICATE",
+    let (status, event) = match &outcome {
+        SendOutcome::Created { event, .. } => ("PERSISTED", Some(conversation_event(event))),
+        SendOutcome::Duplicate { .. } => ("DUPLICATE", None),
     };
     let m = outcome.message();
     let ack = AckOffset {
@@ -62,7 +69,14 @@ async fn create(shared: &Shared, actor: UserId, req: SendMessage) -> Result<Crea
         client_msg_id: m.client_msg_id.clone().or(requested_key).unwrap_or_default(),
         acked_at: Some(timestamp(Millis::now())),
     };
-    Ok(CreateMessageResponse { message: Some(message(m)), ack_offset: Some(ack), success: true, ..Default::default() })
+    Ok(CreateMessageResponse {
+        message: Some(message(m)),
+        ack_offset: Some(ack),
+        success: true,
+        event,
+        message_json: message_json(m),
+        ..Default::default()
+    })
 }
 
 /// The in-stream answer to a refused request.
@@ -208,5 +222,29 @@ impl MessageService for MessageApi {
         let p = self.0.authenticate(req.metadata())?;
         let rx = crate::acks::start(self.0.clone(), p, req.into_inner());
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn update_read_position(
+        &self,
+        req: Request<pb::UpdateReadPositionRequest>,
+    ) -> Result<Response<pb::UpdateReadPositionResponse>, Status> {
+        let p = self.0.authenticate(req.metadata())?;
+        Ok(Response::new(crate::reads::update_read_position(&self.0, &p, req.into_inner()).await?))
+    }
+
+    async fn get_events_after(
+        &self,
+        req: Request<pb::GetEventsAfterRequest>,
+    ) -> Result<Response<pb::GetEventsAfterResponse>, Status> {
+        let p = self.0.authenticate(req.metadata())?;
+        Ok(Response::new(crate::reads::events_after(&self.0, &p, req.into_inner()).await?))
+    }
+
+    async fn get_conversation_member_ids(
+        &self,
+        req: Request<pb::GetConversationMemberIdsRequest>,
+    ) -> Result<Response<pb::GetConversationMemberIdsResponse>, Status> {
+        let p = self.0.authenticate(req.metadata())?;
+        Ok(Response::new(crate::reads::member_ids(&self.0, &p, req.into_inner()).await?))
     }
 }
