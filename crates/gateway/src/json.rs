@@ -92,14 +92,18 @@ pub fn ack_offset_body(ack: &AckOffset<'_>) -> Bytes {
 }
 
 /// The typing signal delivered to the other members: `{eventType:"TYPING", conversationId,
-/// userId, typing}`; no seq (ephemeral).
+/// userId, typing, ttlMs}` (`ttlMs` on starts only: the start expires that long after it
+/// was sent unless refreshed); no seq (ephemeral).
 pub fn typing_body(conversation_id: ConversationId, user_id: UserId, typing: bool) -> Bytes {
-    let v = serde_json::json!({
+    let mut v = serde_json::json!({
         "eventType": "TYPING",
         "conversationId": conversation_id,
         "userId": user_id,
         "typing": typing,
     });
+    if typing {
+        v["ttlMs"] = serde_json::json!(crate::session::typing::TYPING_TTL_MS);
+    }
     Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
 }
 

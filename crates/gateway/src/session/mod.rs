@@ -35,6 +35,7 @@ mod disconnect;
 mod send;
 mod subscribe;
 mod transaction;
+pub(crate) mod typing;
 pub(crate) mod writer;
 
 use std::collections::HashMap;
@@ -47,7 +48,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use bytes::{Bytes, BytesMut};
-use chat_domain::Millis;
+use chat_domain::{ConversationId, Millis};
 use chat_stomp::{ClientFrame, DecodeError, Decoder, Frame, Item, ParseOptions, Version, encode_for_version, server};
 use futures::stream::{BoxStream, SplitSink, SplitStream};
 use futures::{Sink, StreamExt};
@@ -283,6 +284,9 @@ pub(crate) struct Session {
     last_touch: Instant,
     /// Device type reported to the registry (`device-type` CONNECT header or user agent).
     device_type: String,
+    /// Conversations this session forwarded a typing start in, and when (a stop is sent for
+    /// them when the session ends; see [`typing`]).
+    typing_in: HashMap<ConversationId, std::time::Instant>,
 }
 
 impl Session {
@@ -339,8 +343,10 @@ impl Session {
             inbound_ended: false,
             last_touch: Instant::now(),
             device_type: String::new(),
+            typing_in: HashMap::new(),
         };
         let end = session.read_loop(&mut stream).await;
+        session.stop_typing_on_close().await;
         session.unregister().await;
         session.transactions.clear();
         let drain = linger.is_some();

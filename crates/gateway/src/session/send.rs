@@ -10,13 +10,12 @@
 //! * `/app/chat`: anti-spoofing (`userId` must be the authenticated user), then
 //!   `ChatService::send`; only after the commit: the ack offset on
 //!   `/user/queue/notifications/private` (`status` `PERSISTED` or `DUPLICATE`) and the RECEIPT.
-//! * `/app/typing`: authorized through the member list, published as an ephemeral signal to
-//!   the other members' devices (never the sender's) through the delivery streams.
+//! * `/app/typing`: authorized through the member list, rate limited, published as an
+//!   ephemeral signal with a TTL to the other members' devices (see [`super::typing`]).
 //! * `/app/ack`: raises the user's delivered/seen positions.
 
 use chat_core::service::{SendMessage, SendOutcome};
 use chat_domain::{ConversationId, DomainError, MessageId, Millis};
-use chat_pipeline::EphemeralSignal;
 use chat_stomp::SendFrame;
 
 use super::{Handled, Next, Session, StompError};
@@ -159,31 +158,6 @@ impl Session {
             acked_at: Millis::now(),
         };
         self.queue(Outbound::Notification(json::ack_offset_body(&ack)));
-        Ok(())
-    }
-
-    async fn send_typing(&mut self, body: TypingSend) -> Result<(), StompError> {
-        let me = self.identity();
-        let shared = &self.shared;
-        let members =
-            shared.members.get(shared.core.as_ref(), me.user_id, body.conversation_id).await.map_err(domain_error)?;
-        let others: Vec<_> = members.iter().copied().filter(|u| *u != me.user_id).collect();
-        if others.is_empty() {
-            return Ok(());
-        }
-        let signal = EphemeralSignal {
-            conversation_id: Some(body.conversation_id),
-            kind: "TYPING".into(),
-            actor_id: me.user_id,
-            payload: serde_json::json!({ "typing": body.typing }),
-            exclude_connection: Some(self.id.to_string()),
-            created_at: Millis::now(),
-        };
-        if let Err(e) =
-            chat_pipeline::deliver_ephemeral(shared.registry.as_ref(), shared.streams.as_ref(), signal, &others).await
-        {
-            tracing::debug!(error = %e, "typing signal not delivered");
-        }
         Ok(())
     }
 

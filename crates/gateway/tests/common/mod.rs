@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use chat_auth::{AuthConfig, Authenticator};
-use chat_core::service::{ChatService, CreateChannel, ServiceConfig};
+use chat_core::service::{ChatService, CreateChannel, Realtime, RealtimeConfig, ServiceConfig};
 use chat_domain::{ConversationId, Limits, Millis, SeqWindow, UserId, Workspace, WorkspaceId};
 use chat_gateway::{Gateway, GatewayConfig, InProcessCore};
 use chat_pipeline::{InMemoryRegistry, InProcessStreams, Pipeline, PipelineConfig, StreamsConfig};
@@ -40,6 +40,8 @@ pub struct Stack {
     pub gateway: Gateway,
     /// The pipeline (kept alive).
     pub pipeline: Pipeline,
+    /// Presence tracking and SEEN receipts ([`Stack::start_realtime`] only).
+    pub realtime: Option<Arc<Realtime>>,
     _dir: tempfile::TempDir,
 }
 
@@ -64,8 +66,17 @@ pub fn test_limits() -> Limits {
 }
 
 impl Stack {
-    /// Starts a stack with `cfg`.
+    /// Starts a stack with `cfg` (no presence or SEEN signals).
     pub async fn start(cfg: GatewayConfig) -> Stack {
+        Stack::start_with(cfg, None).await
+    }
+
+    /// Starts a stack with `cfg` whose service and gateway push presence and SEEN signals.
+    pub async fn start_realtime(cfg: GatewayConfig, realtime: RealtimeConfig) -> Stack {
+        Stack::start_with(cfg, Some(realtime)).await
+    }
+
+    async fn start_with(cfg: GatewayConfig, realtime: Option<RealtimeConfig>) -> Stack {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite:{}", dir.path().join("chat.db").display());
         let sql = SqlStore::connect(&url, Default::default()).await.expect("connect");
@@ -82,15 +93,20 @@ impl Stack {
         let service =
             ChatService::new(store.clone(), ServiceConfig { limits: test_limits(), max_batch: 256, writers: 1 });
         let pipeline = Pipeline::in_process(store.clone(), service.commit_notify(), PipelineConfig::default());
+        let realtime = realtime.map(|c| Realtime::start(pipeline.registry(), pipeline.streams(), store.clone(), c));
+        let (service, registry) = match &realtime {
+            Some(rt) => (service.with_realtime(rt.clone()), rt.registry()),
+            None => (service, pipeline.registry()),
+        };
         let core = Arc::new(InProcessCore::new(service.clone(), auth.clone()));
-        let gateway = Gateway::new(cfg, core, pipeline.registry(), pipeline.streams());
+        let gateway = Gateway::new(cfg, core, registry, pipeline.streams());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let gw = gateway.clone();
         tokio::spawn(async move {
             chat_gateway::serve(listener, gw, std::future::pending()).await.expect("serve");
         });
-        Stack { addr, service, auth, store, gateway, pipeline, _dir: dir }
+        Stack { addr, service, auth, store, gateway, pipeline, realtime, _dir: dir }
     }
 
     /// A second gateway on this stack's core whose registry and delivery streams are private
