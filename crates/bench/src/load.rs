@@ -222,6 +222,14 @@ struct Side {
 }
 
 static ERRORS_SHOWN: AtomicU64 = AtomicU64::new(0);
+static RUNS: AtomicU64 = AtomicU64::new(0);
+
+/// A run id unique in this process and across processes (wall-clock milliseconds × 1000 +
+/// a counter): it keeps client message ids of separate runs apart.
+pub fn next_run_id() -> u64 {
+    let ms = std::time::SystemTime::UNIX_EPOCH.elapsed().map(|d| d.as_millis() as u64).unwrap_or(0);
+    ms * 1000 + RUNS.fetch_add(1, Ordering::Relaxed) % 1000
+}
 
 fn show_error(what: &str) {
     if ERRORS_SHOWN.fetch_add(1, Ordering::Relaxed) < 5 {
@@ -250,6 +258,7 @@ pub async fn run(plan: &LoadPlan, conns: Vec<Connected>) -> Result<LoadOutcome, 
             members[*conv as usize] += 1;
         }
     }
+    let run_id = next_run_id();
     let recorder = Arc::new(Recorder::new(std::time::Instant::now(), plan.warmup, plan.duration));
     let acked: Arc<Vec<AckedSet>> = Arc::new((0..plan.streams.len()).map(|_| AckedSet::default()).collect());
     let stop = CancellationToken::new();
@@ -279,6 +288,7 @@ pub async fn run(plan: &LoadPlan, conns: Vec<Connected>) -> Result<LoadOutcome, 
             let sp = plan.streams[s as usize];
             senders.push(tokio::spawn(sender(SenderArgs {
                 conn: i,
+                run: run_id,
                 stream: s,
                 streams: plan.streams.len(),
                 destination: plan.destinations[sp.conversation as usize].clone(),
@@ -445,6 +455,7 @@ async fn reader(
 
 struct SenderArgs {
     conn: usize,
+    run: u64,
     stream: u32,
     streams: usize,
     destination: String,
@@ -466,7 +477,7 @@ async fn sender(a: SenderArgs) {
         body.clear();
         frame.clear();
         Marker { conversation: a.conversation, stream: a.stream, n, scheduled_ns: sched }.write(a.body_bytes, body);
-        crate::wire::send(a.protocol, &a.destination, a.stream, n, body, frame);
+        crate::wire::send(a.protocol, &a.destination, a.run, a.stream, n, body, frame);
         if let Ok(mut p) = a.side.pending.lock() {
             p.insert(n, sched);
         }

@@ -125,13 +125,14 @@ pub fn subscribe(protocol: Protocol, destinations: &[String], resume: Option<&st
 }
 
 /// Appends one message send of `body` (a marker) to `destination` with number `n` of stream
-/// `stream` to `out`.
-pub fn send(protocol: Protocol, destination: &str, stream: u32, n: u64, body: &[u8], out: &mut Vec<u8>) {
+/// `stream` to `out`. `run` makes chat-sys's client message id (`messageId`, the idempotency
+/// key) unique across runs that reuse the same users.
+pub fn send(protocol: Protocol, destination: &str, run: u64, stream: u32, n: u64, body: &[u8], out: &mut Vec<u8>) {
     let body_str = std::str::from_utf8(body).unwrap_or("");
     match protocol {
         Protocol::ChatSys => {
             let json = format!(
-                "{{\"messageId\":\"b{stream}-{n}\",\"conversationId\":\"{destination}\",\"text\":\"{body_str}\"}}"
+                "{{\"messageId\":\"b{run}-{stream}-{n}\",\"conversationId\":\"{destination}\",\"text\":\"{body_str}\"}}"
             );
             stomp_send(out, "/app/chat", Some("application/json"), n, json.as_bytes());
         }
@@ -288,7 +289,7 @@ mod tests {
         let m = Marker { conversation: 1, stream: 2, n: 3, scheduled_ns: 4 };
         let mut body = Vec::new();
         m.write(50, &mut body);
-        send(Protocol::ChatSys, "conv-uuid", 2, 3, &body, &mut out);
+        send(Protocol::ChatSys, "conv-uuid", 1, 2, 3, &body, &mut out);
         assert!(out.starts_with(b"SEND\ndestination:/app/chat\n"));
         let mut inbound = Inbound::new(Protocol::ChatSys);
         let mut events = Vec::new();

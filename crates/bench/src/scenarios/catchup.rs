@@ -42,12 +42,13 @@ pub async fn run(topology: &Topology, events: u64, body_bytes: usize, reps: usiz
     let mut body = Vec::new();
     let mut frame = Vec::new();
     let mut evs = Vec::new();
+    let run_id = crate::load::next_run_id();
     while acked < events {
         while sent < events && sent - acked < WINDOW as u64 {
             body.clear();
             frame.clear();
             Marker { conversation: 0, stream: 0, n: sent, scheduled_ns: 0 }.write(body_bytes, &mut body);
-            crate::wire::send(Protocol::ChatSys, &conv, 0, sent, &body, &mut frame);
+            crate::wire::send(Protocol::ChatSys, &conv, run_id, 0, sent, &body, &mut frame);
             a.sink.lock().await.feed(ws_message(Protocol::ChatSys, frame.clone())).await.map_err(|e| BenchError::WebSocket("SEND".into(), e))?;
             sent += 1;
         }

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The full benchmark of docs/benchmarks.md, re-runnable with one command:
+#
+#   scripts/bench.sh                 # release build, peers, every scenario, report
+#   scripts/bench.sh --size tiny     # extra arguments go to `chat-bench run`
+#
+# Builds chat-sys and chat-bench in release mode (CARGO_TARGET_DIR, default
+# /var/cache/chat-sys-target), installs and starts the peers (scripts/bench-peers.sh:
+# RabbitMQ Web-STOMP from Debian, Centrifugo v6 from the Go module proxy; set
+# BENCH_PEERS=none to skip them), runs `chat-bench run --size full` (results in
+# docs/bench/results.json) and writes docs/benchmarks.md and docs/bench/*.png with
+# `chat-bench report`. Takes ~15 minutes after the build on 2 cores.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/chat-sys-target}"
+
+cargo build --release -p chat-sys -p chat-bench
+export CHAT_SYS_BIN="$CARGO_TARGET_DIR/release/chat-sys"
+BENCH="$CARGO_TARGET_DIR/release/chat-bench"
+
+peers=available
+if [[ ${BENCH_PEERS:-} == none ]]; then
+	peers=none
+else
+	bash scripts/bench-peers.sh start || {
+		echo "bench.sh: peers unavailable; running chat-sys and the limits only" >&2
+		peers=none
+	}
+fi
+
+"$BENCH" run --size full --peers "$peers" --results docs/bench/results.json "$@"
+"$BENCH" report --results docs/bench/results.json --out docs/benchmarks.md --plots docs/bench
