@@ -93,6 +93,33 @@ pub struct GatewayConfig {
     pub close_linger_ms: u64,
     /// SockJS under `/ws` (see [`SockJsConfig`]).
     pub sockjs: SockJsConfig,
+    /// The built-in web client at `/` (see [`WebConfig`]).
+    pub web: WebConfig,
+}
+
+/// The built-in web client (module `crate::web`): `GET /` (the page), `/assets/...` (its
+/// scripts, styles and the vendored @stomp/stompjs and sockjs-client bundles, compiled into
+/// the binary) and `/config.json` (what the page needs to know: the REST API's base URL and
+/// the STOMP endpoints).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// Serve the web client. Default true.
+    pub enabled: bool,
+    /// Base URL of the REST API the page calls (scheme, host and port, optionally a path
+    /// prefix; e.g. `https://api.chat.example.com`). Empty (default): the page's own scheme
+    /// and host name with port [`WebConfig::rest_port`]. The REST API answers such
+    /// cross-origin calls through its CORS policy (`chat_core::rest::cors`).
+    pub rest_url: String,
+    /// Port of the REST API when [`WebConfig::rest_url`] is empty. Default 8081 (the REST
+    /// listener's default port).
+    pub rest_port: u16,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig { enabled: true, rest_url: String::new(), rest_port: 8081 }
+    }
 }
 
 /// SockJS (protocol 0.3.3, as sockjs-node serves it) under `/ws`: the same STOMP sessions
@@ -117,8 +144,10 @@ pub struct SockJsConfig {
     /// A session without a receiving connection for this long is closed and forgotten (its
     /// STOMP session ends), in ms. Default 5,000 (sockjs-node's `disconnect_delay`).
     pub session_timeout_ms: u64,
-    /// URL of the sockjs-client script that `/ws/iframe.html` loads (iframe-based transports).
-    /// Default `https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js`.
+    /// URL of the sockjs-client script that `/ws/iframe.html` loads (iframe-based transports;
+    /// it must be the version the page uses). Default `/assets/vendor/sockjs.min.js`: the
+    /// copy of sockjs-client 1.6.1 the gateway serves with its web client
+    /// ([`WebConfig::enabled`]); with the web client off, point it at a copy elsewhere.
     pub client_url: String,
     /// `cookie_needed` in `/ws/info`; when true every transport response sets
     /// `JSESSIONID` (the request's value, else `dummy`) for sticky load balancers. Default false.
@@ -136,7 +165,7 @@ impl Default for SockJsConfig {
             heartbeat_ms: 25_000,
             streaming_limit_bytes: 128 * 1024,
             session_timeout_ms: 5_000,
-            client_url: "https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js".into(),
+            client_url: crate::web::SOCKJS_CLIENT_PATH.into(),
             cookie_needed: false,
             max_sessions: 10_000,
         }
@@ -176,6 +205,7 @@ impl Default for GatewayConfig {
             shutdown_grace_ms: 5_000,
             close_linger_ms: 1_000,
             sockjs: SockJsConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }

@@ -33,6 +33,8 @@
 //! * [`delivery`]: the consumer of this node's delivery stream, pushing to local connections.
 //! * [`json`]: wire JSON models, converted from domain events in one place.
 //! * [`core`]: [`GatewayCore`], what the gateway needs from the core, and [`InProcessCore`].
+//! * `web`: the built-in web client (`GET /`, `/assets/...`, `/config.json`; see
+//!   [`config::WebConfig`]).
 
 #![warn(missing_docs)]
 
@@ -44,6 +46,7 @@ pub mod json;
 pub mod server;
 mod session;
 mod sockjs;
+mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,7 +56,7 @@ use chat_pipeline::{ConnectionRegistry, DeliveryStreams};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use crate::config::{GatewayConfig, SockJsConfig};
+pub use crate::config::{GatewayConfig, SockJsConfig, WebConfig};
 pub use crate::core::{GatewayCore, Identity, InProcessCore};
 pub use crate::delivery::SLOW_CONSUMER_METRIC;
 pub use crate::server::serve;
@@ -118,7 +121,8 @@ impl Gateway {
         Gateway { shared }
     }
 
-    /// The router serving `/ws`, `/ws/websocket` and SockJS under `/ws/`. Serve it with
+    /// The router serving `/ws`, `/ws/websocket`, SockJS under `/ws/` and the web client
+    /// (`/`, `/assets/...`, `/config.json`). Serve it with
     /// `into_make_service_with_connect_info::<SocketAddr>()` to record client addresses.
     pub fn router(&self) -> Router {
         server::router(self.shared.clone())

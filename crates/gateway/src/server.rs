@@ -26,10 +26,11 @@ use crate::{Gateway, Shared};
 /// Subprotocols in order of preference.
 const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
 
-/// The router with the WebSocket endpoints (and SockJS when enabled).
+/// The router with the WebSocket endpoints (and SockJS and the web client when enabled).
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let router =
         Router::new().route("/ws", get(root)).route("/ws/websocket", get(websocket)).with_state(shared.clone());
+    let router = if shared.cfg.web.enabled { router.merge(crate::web::router(&shared.cfg)) } else { router };
     if shared.cfg.sockjs.enabled { router.merge(crate::sockjs::router(shared)) } else { router }
 }
 

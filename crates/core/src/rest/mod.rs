@@ -9,6 +9,7 @@
 pub mod attachments;
 pub mod auth;
 pub mod conversations;
+pub mod cors;
 pub mod extract;
 pub mod health;
 pub mod messages;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     /// Readiness probe of `/readyz`.
     pub readiness: ReadinessProbe,
+    /// Cross-origin policy (default: any origin, no credentials; see [`cors`]).
+    pub cors: cors::CorsPolicy,
 }
 
 impl AppState {
@@ -60,12 +63,18 @@ impl AppState {
             let store = store.clone();
             Box::pin(async move { store.signing_key().await.map(|_| ()).map_err(|e| e.to_string()) })
         });
-        AppState { service, auth: Arc::new(auth), readiness }
+        AppState { service, auth: Arc::new(auth), readiness, cors: cors::CorsPolicy::default() }
     }
 
     /// Replaces the readiness probe (e.g. with `SqlStore::ping`).
     pub fn with_readiness(mut self, probe: ReadinessProbe) -> Self {
         self.readiness = probe;
+        self
+    }
+
+    /// Replaces the cross-origin policy (e.g. `CorsPolicy::from_list(&config_origins)?`).
+    pub fn with_cors(mut self, policy: cors::CorsPolicy) -> Self {
+        self.cors = policy;
         self
     }
 }
@@ -93,16 +102,21 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The REST router with its state: every route of [`openapi`], a 404 problem fallback, the
 /// body limit, panics caught as 500, the mapping of any remaining non-problem error
-/// response to a problem, and request tracing.
+/// response to a problem, request tracing, and the CORS policy ([`AppState::cors`]) outside
+/// everything (so error responses carry it too).
 pub fn router(state: AppState) -> Router {
     let (routes, _) = api_router().split_for_parts();
-    routes
+    let cors = state.cors.layer();
+    let routes = routes
         .fallback(problem::not_found_fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::new())
         .layer(axum::middleware::map_response(problem::problemize))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(TraceLayer::new_for_http());
+    match cors {
+        Some(cors) => routes.layer(cors).with_state(state),
+        None => routes.with_state(state),
+    }
 }
 
 /// Serves [`router`] on `listener` until `shutdown` completes, then drains in-flight
