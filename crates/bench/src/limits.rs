@@ -46,6 +46,8 @@ pub async fn broadcast_server(listener: TcpListener) -> Result<(), BenchError> {
         let (groups, id) = (groups.clone(), ids.fetch_add(1, Ordering::Relaxed));
         tokio::spawn(async move {
             let mut group = None;
+            // The callback's error type is tungstenite's (an HTTP response).
+            #[allow(clippy::result_large_err)]
             let cb = |req: &Request, resp: Response| {
                 group = req.uri().path().strip_prefix("/g/").and_then(|g| g.parse::<u32>().ok());
                 Ok(resp)
@@ -250,15 +252,15 @@ impl Helper {
             .stderr(std::process::Stdio::inherit())
             .spawn()
             .map_err(|e| BenchError::Server("broadcast-server".into(), e.to_string()))?;
-        let out = child.stdout.take().ok_or_else(|| BenchError::Server("broadcast-server".into(), "no stdout".into()))?;
+        let out =
+            child.stdout.take().ok_or_else(|| BenchError::Server("broadcast-server".into(), "no stdout".into()))?;
         let mut line = String::new();
         std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line)
             .map_err(|e| BenchError::Io("broadcast-server stdout".into(), e))?;
-        let port = line
-            .trim()
-            .strip_prefix("listening ")
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(|| BenchError::Server("broadcast-server".into(), format!("unexpected first line {line:?}")))?;
+        let port =
+            line.trim().strip_prefix("listening ").and_then(|p| p.parse().ok()).ok_or_else(|| {
+                BenchError::Server("broadcast-server".into(), format!("unexpected first line {line:?}"))
+            })?;
         Ok(Helper { child, port })
     }
 
@@ -302,7 +304,8 @@ mod tests {
         assert!(r.rows_per_sec > 0.0);
         let mut conn = SqliteConnectOptions::new().filename(dir.path().join("limit.db")).connect().await.unwrap();
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM messages").fetch_one(&mut conn).await.unwrap();
-        let (o,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM message_producer_outbox").fetch_one(&mut conn).await.unwrap();
+        let (o,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM message_producer_outbox").fetch_one(&mut conn).await.unwrap();
         assert_eq!((n, o), (300, 300));
     }
 }

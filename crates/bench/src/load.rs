@@ -104,11 +104,7 @@ impl std::fmt::Debug for Connected {
 
 /// Wraps outgoing bytes in the protocol's WebSocket message type.
 pub fn ws_message(protocol: Protocol, bytes: Vec<u8>) -> Message {
-    if protocol.text() {
-        Message::text(String::from_utf8(bytes).unwrap_or_default())
-    } else {
-        Message::binary(bytes)
-    }
+    if protocol.text() { Message::text(String::from_utf8(bytes).unwrap_or_default()) } else { Message::binary(bytes) }
 }
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);

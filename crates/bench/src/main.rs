@@ -127,7 +127,9 @@ fn main() -> ExitCode {
 async fn real_main(cli: Cli) -> Result<ExitCode, BenchError> {
     match cli.command {
         Cmd::BroadcastServer { port } => {
-            let l = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| BenchError::Io("bind".into(), e))?;
+            let l = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                .await
+                .map_err(|e| BenchError::Io("bind".into(), e))?;
             let port = l.local_addr().map_err(|e| BenchError::Io("local_addr".into(), e))?.port();
             println!("listening {port}");
             chat_bench::limits::broadcast_server(l).await?;
@@ -273,20 +275,32 @@ async fn run(cmd: Cmd) -> Result<ExitCode, BenchError> {
     // memory do not weigh on the next.
     for sc in scenarios {
         let (topo, server) = match &rest {
-            Some(r) => (Topology { rest: r.clone(), gateways: gateway.clone(), pids: pid.clone(), name: topology.clone() }, None),
+            Some(r) => (
+                Topology { rest: r.clone(), gateways: gateway.clone(), pids: pid.clone(), name: topology.clone() },
+                None,
+            ),
             None => {
                 let bin = bin.clone().ok_or_else(|| {
-                    BenchError::Server("chat-sys".into(), "no binary: build it (cargo build -p chat-sys) or set CHAT_SYS_BIN".into())
+                    BenchError::Server(
+                        "chat-sys".into(),
+                        "no binary: build it (cargo build -p chat-sys) or set CHAT_SYS_BIN".into(),
+                    )
                 })?;
                 let s = ChatSysProcess::spawn(&bin, "").await?;
                 (s.topology.clone(), Some(s))
             }
         };
         match sc {
-            Scenario::Fanout => fanout::run(&topo, &p.fanout, &p.rates, Presence::Included, others, &mut out.records).await?,
+            Scenario::Fanout => {
+                fanout::run(&topo, &p.fanout, &p.rates, Presence::Included, others, &mut out.records).await?
+            }
             Scenario::Ingest => ingest::run(&topo, &p.ingest, p.window, p.sqlite_rows, 512, &mut out.records).await?,
             Scenario::Idle => {
-                let list = [(System::Broadcast, Presence::Included), (System::RabbitMq, presence), (System::Centrifugo, presence)];
+                let list = [
+                    (System::Broadcast, Presence::Included),
+                    (System::RabbitMq, presence),
+                    (System::Centrifugo, presence),
+                ];
                 idle::run(&topo, p.idle, 16, p.fanout.source_addrs, &list, &mut out.records).await?
             }
             Scenario::Catchup => catchup::run(&topo, p.catchup_events, 100, p.catchup_reps, &mut out.records).await?,

@@ -158,7 +158,10 @@ pub fn write(r: &Results, out: &Path, plots: &Path) -> Result<(), BenchError> {
             rec.params.get("senders").cloned().unwrap_or_default(),
             rec.params.get("window").cloned().unwrap_or_default(),
         );
-        let _ = writeln!(md, "| system | acked sends/s | ack p50 ms | ack p99 ms | ack max ms | server cores | acked per server CPU-s | errors | lost/dup/order |\n|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(
+            md,
+            "| system | acked sends/s | ack p50 ms | ack p99 ms | ack max ms | server cores | acked per server CPU-s | errors | lost/dup/order |\n|---|---|---|---|---|---|---|---|---|"
+        );
         let _ = writeln!(
             md,
             "| chat-sys | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {} | {}/{}/{} |",
@@ -187,8 +190,12 @@ pub fn write(r: &Results, out: &Path, plots: &Path) -> Result<(), BenchError> {
     // Idle.
     let idle: Vec<_> = r.records.iter().filter(|x| x.scenario == "idle").collect();
     if !idle.is_empty() {
-        let _ = writeln!(md, "## Idle connections\n\nServer RSS before and after opening the connections (authenticated and subscribed, heart-beats off).\n");
-        let _ = writeln!(md, "| system | connections | RSS before | RSS after | per connection |\n|---|---|---|---|---|");
+        let _ = writeln!(
+            md,
+            "## Idle connections\n\nServer RSS before and after opening the connections (authenticated and subscribed, heart-beats off).\n"
+        );
+        let _ =
+            writeln!(md, "| system | connections | RSS before | RSS after | per connection |\n|---|---|---|---|---|");
         for rec in &idle {
             if let Some(per) = rec.metrics.get("rss_per_connection_bytes") {
                 let _ = writeln!(
@@ -245,10 +252,16 @@ fn targets(r: &Results, md: &mut String) {
     let _ = writeln!(md, "## Targets\n\n| target | measured | met |\n|---|---|---|");
     let yes = |b: bool| if b { "yes" } else { "**no**" };
     if let Some((_, o)) = loads(r, "ingest").find(|(x, _)| x.system == "chat-sys") {
-        let _ = writeln!(md, "| ingest ≥ 50,000 acked sends/s on SQLite | {:.0}/s | {} |", o.acked_per_sec, yes(o.acked_per_sec >= 50_000.0));
+        let _ = writeln!(
+            md,
+            "| ingest ≥ 50,000 acked sends/s on SQLite | {:.0}/s | {} |",
+            o.acked_per_sec,
+            yes(o.acked_per_sec >= 50_000.0)
+        );
         if let Some(lim) = r.records.iter().find(|x| x.scenario == "ingest" && x.system == "sqlite-limit") {
             let f = o.acked_per_sec / lim.metrics.get("rows_per_sec").copied().unwrap_or(f64::MAX);
-            let _ = writeln!(md, "| ingest ≥ 70% of SQLite's raw insert rate | {:.0}% | {} |", 100.0 * f, yes(f >= 0.7));
+            let _ =
+                writeln!(md, "| ingest ≥ 70% of SQLite's raw insert rate | {:.0}% | {} |", 100.0 * f, yes(f >= 0.7));
         }
     }
     if let Some(rec) = r.records.iter().find(|x| x.scenario == "idle" && x.system == "chat-sys") {
@@ -342,7 +355,13 @@ fn systems<'a>(fan: &[(&'a Record, &'a LoadOutcome)]) -> Vec<&'a str> {
     s
 }
 
-const COLORS: [RGBColor; 5] = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40), RGBColor(148, 103, 189)];
+const COLORS: [RGBColor; 5] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+];
 
 fn plot_err(path: &Path) -> impl Fn(String) -> BenchError + '_ {
     move |e| BenchError::Plot(path.display().to_string(), e)
@@ -352,11 +371,8 @@ fn throughput_plot(fan: &[(&Record, &LoadOutcome)], path: &Path) -> Result<(), B
     let err = plot_err(path);
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-    let max = fan
-        .iter()
-        .map(|(r, o)| (o.offered_per_sec * members(r)).max(o.delivered_per_sec))
-        .fold(1.0f64, f64::max)
-        * 1.1;
+    let max =
+        fan.iter().map(|(r, o)| (o.offered_per_sec * members(r)).max(o.delivered_per_sec)).fold(1.0f64, f64::max) * 1.1;
     let mut chart = ChartBuilder::on(&root)
         .caption("Fanout: deliveries/s against offered deliveries/s", ("sans-serif", 22))
         .margin(12)
@@ -487,7 +503,11 @@ mod tests {
     fn writes_markdown_and_pngs() {
         let dir = tempfile::tempdir().unwrap();
         let r = Results {
-            records: vec![rec("chat-sys", 100.0, 1000.0), rec("centrifugo", 100.0, 1000.0), rec("chat-sys", 200.0, 1900.0)],
+            records: vec![
+                rec("chat-sys", 100.0, 1000.0),
+                rec("centrifugo", 100.0, 1000.0),
+                rec("chat-sys", 200.0, 1900.0),
+            ],
             ..Default::default()
         };
         let out = dir.path().join("benchmarks.md");

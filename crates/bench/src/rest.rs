@@ -42,7 +42,11 @@ impl Rest {
         let status = resp.status();
         let text = resp.text().await.map_err(|e| BenchError::Http(format!("POST {path}"), e))?;
         if !status.is_success() {
-            return Err(BenchError::HttpStatus(format!("POST {path}"), status.as_u16(), text.chars().take(300).collect()));
+            return Err(BenchError::HttpStatus(
+                format!("POST {path}"),
+                status.as_u16(),
+                text.chars().take(300).collect(),
+            ));
         }
         serde_json::from_str(&text).map_err(|e| BenchError::Json(format!("POST {path}"), e))
     }
@@ -116,7 +120,8 @@ impl Rest {
                 .await
                 .map_err(|e| BenchError::Http("GET events".into(), e))?;
             let v: Value = resp.json().await.map_err(|e| BenchError::Http("GET events".into(), e))?;
-            let items = v.as_array().cloned().or_else(|| v.get("data").and_then(Value::as_array).cloned()).unwrap_or_default();
+            let items =
+                v.as_array().cloned().or_else(|| v.get("data").and_then(Value::as_array).cloned()).unwrap_or_default();
             let last = items.last().and_then(|e| e.get("seq")).and_then(Value::as_i64);
             match last {
                 Some(s) if items.len() == 500 => after = s,

@@ -59,9 +59,10 @@ impl BitSet {
 
     /// The set bits, ascending.
     pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        self.words.iter().enumerate().flat_map(|(i, w)| {
-            (0..64u64).filter(move |b| w & (1 << b) != 0).map(move |b| i as u64 * 64 + b)
-        })
+        self.words
+            .iter()
+            .enumerate()
+            .flat_map(|(i, w)| (0..64u64).filter(move |b| w & (1 << b) != 0).map(move |b| i as u64 * 64 + b))
     }
 }
 

@@ -96,7 +96,13 @@ impl ChatSysProcess {
             .spawn()
             .map_err(|e| BenchError::Server(format!("starting {}", bin.display()), e.to_string()))?;
         let (tx, rx) = mpsc::channel::<String>();
-        for out in [child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>), child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>)].into_iter().flatten() {
+        for out in [
+            child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
             let tx = tx.clone();
             let log = dir.path().join("server.log");
             std::thread::spawn(move || {
@@ -114,13 +120,21 @@ impl ChatSysProcess {
         let mut proc = ChatSysProcess {
             child,
             dir,
-            topology: Topology { rest: String::new(), gateways: Vec::new(), pids: vec![pid], name: "single-node".into() },
+            topology: Topology {
+                rest: String::new(),
+                gateways: Vec::new(),
+                pids: vec![pid],
+                name: "single-node".into(),
+            },
         };
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
         let mut tail = Vec::new();
         let (rest, ws) = loop {
             if let Ok(Some(status)) = proc.child.try_wait() {
-                return Err(BenchError::Server("chat-sys serve".into(), format!("exited with {status}: {}", tail.join("\n"))));
+                return Err(BenchError::Server(
+                    "chat-sys serve".into(),
+                    format!("exited with {status}: {}", tail.join("\n")),
+                ));
             }
             if std::time::Instant::now() > deadline {
                 return Err(BenchError::Timeout("chat-sys serve to log its addresses".into()));

@@ -105,7 +105,8 @@ pub fn subscribe(protocol: Protocol, destinations: &[String], resume: Option<&st
             .iter()
             .enumerate()
             .map(|(i, d)| {
-                let mut f = Frame::new(Command::Subscribe).with_header("id", i.to_string()).with_header("destination", d);
+                let mut f =
+                    Frame::new(Command::Subscribe).with_header("id", i.to_string()).with_header("destination", d);
                 if i + 1 == destinations.len() {
                     f = f.with_header("receipt", SUBSCRIBE_ID.to_string());
                 }
@@ -307,12 +308,23 @@ mod tests {
         let m = Marker { conversation: 0, stream: 1, n: 5, scheduled_ns: 6 };
         let mut body = Vec::new();
         m.write(10, &mut body);
-        let push = format!("{{\"push\":{{\"channel\":\"c0\",\"pub\":{{\"data\":{{\"m\":\"{}\"}}}}}}}}", String::from_utf8(body).unwrap());
-        let frame = format!("{{\"id\":1,\"connect\":{{}}}}\n{{\"id\":2,\"subscribe\":{{}}}}\n{{\"id\":21,\"publish\":{{}}}}\n{{}}\n{push}");
+        let push = format!(
+            "{{\"push\":{{\"channel\":\"c0\",\"pub\":{{\"data\":{{\"m\":\"{}\"}}}}}}}}",
+            String::from_utf8(body).unwrap()
+        );
+        let frame = format!(
+            "{{\"id\":1,\"connect\":{{}}}}\n{{\"id\":2,\"subscribe\":{{}}}}\n{{\"id\":21,\"publish\":{{}}}}\n{{}}\n{push}"
+        );
         on_centrifugo(frame.as_bytes(), &mut events);
         assert_eq!(
             events,
-            vec![Event::Connected, Event::Subscribed, Event::Acked(5), Event::Reply(b"{}".to_vec()), Event::Delivery(m, None)]
+            vec![
+                Event::Connected,
+                Event::Subscribed,
+                Event::Acked(5),
+                Event::Reply(b"{}".to_vec()),
+                Event::Delivery(m, None)
+            ]
         );
     }
 

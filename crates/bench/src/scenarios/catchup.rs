@@ -24,7 +24,13 @@ const WINDOW: usize = 256;
 ///
 /// # Errors
 /// REST, connect or protocol failures; [`BenchError::Timeout`] when the replay stalls.
-pub async fn run(topology: &Topology, events: u64, body_bytes: usize, reps: usize, out: &mut Vec<Record>) -> Result<(), BenchError> {
+pub async fn run(
+    topology: &Topology,
+    events: u64,
+    body_bytes: usize,
+    reps: usize,
+    out: &mut Vec<Record>,
+) -> Result<(), BenchError> {
     let rest = Rest::new(&topology.rest);
     let users = rest.users("catchup", 2, 2).await?;
     let conv = rest.channel(&users[0], "catchup", std::slice::from_ref(&users[1].id)).await?;
@@ -35,7 +41,8 @@ pub async fn run(topology: &Topology, events: u64, body_bytes: usize, reps: usiz
 
     // The sender: `events` messages, WINDOW outstanding receipts at a time.
     progress(&format!("catchup: sending {events} messages"));
-    let sender = ConnPlan { url: url.clone(), credential: Credential::Bearer(users[0].token.clone()), conversations: vec![0] };
+    let sender =
+        ConnPlan { url: url.clone(), credential: Credential::Bearer(users[0].token.clone()), conversations: vec![0] };
     let mut early = Vec::new();
     let mut a = open(Protocol::ChatSys, &sender, &dests, None, source, 64 * 1024, &mut early).await?;
     let (mut sent, mut acked) = (0u64, 0u64);
@@ -49,7 +56,12 @@ pub async fn run(topology: &Topology, events: u64, body_bytes: usize, reps: usiz
             frame.clear();
             Marker { conversation: 0, stream: 0, n: sent, scheduled_ns: 0 }.write(body_bytes, &mut body);
             crate::wire::send(Protocol::ChatSys, &conv, run_id, 0, sent, &body, &mut frame);
-            a.sink.lock().await.feed(ws_message(Protocol::ChatSys, frame.clone())).await.map_err(|e| BenchError::WebSocket("SEND".into(), e))?;
+            a.sink
+                .lock()
+                .await
+                .feed(ws_message(Protocol::ChatSys, frame.clone()))
+                .await
+                .map_err(|e| BenchError::WebSocket("SEND".into(), e))?;
             sent += 1;
         }
         a.sink.lock().await.flush().await.map_err(|e| BenchError::WebSocket("SEND".into(), e))?;
@@ -134,7 +146,10 @@ pub async fn run(topology: &Topology, events: u64, body_bytes: usize, reps: usiz
     let mut r = Record {
         scenario: "catchup".into(),
         system: "chat-sys".into(),
-        notes: vec![format!("topology: {}; time from connect start until the last missed event arrived", topology.name)],
+        notes: vec![format!(
+            "topology: {}; time from connect start until the last missed event arrived",
+            topology.name
+        )],
         ..Default::default()
     };
     r.params.insert("events".into(), events.into());

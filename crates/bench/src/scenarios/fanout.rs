@@ -83,7 +83,12 @@ pub async fn run(
     out: &mut Vec<Record>,
 ) -> Result<(), BenchError> {
     base.validate()?;
-    progress(&format!("fanout: setting up {} users, {} channels of {}", base.connections, base.conversations(), base.members));
+    progress(&format!(
+        "fanout: setting up {} users, {} channels of {}",
+        base.connections,
+        base.conversations(),
+        base.members
+    ));
     let (users, channels) = chat_sys_setup(topology, base, "fan").await?;
     let mut best: Option<f64> = None;
     for &rate in rates {
@@ -103,7 +108,8 @@ pub async fn run(
         let plan = chat_sys_plan(topology, &s, &users, &channels);
         let conns = connect_all(&plan).await?;
         let o = run_load(&plan, conns).await?;
-        let mut r = record("fanout-half", "chat-sys", &s, o, vec![format!("half of the highest sustained rate {best:.0}/s")]);
+        let mut r =
+            record("fanout-half", "chat-sys", &s, o, vec![format!("half of the highest sustained rate {best:.0}/s")]);
         r.params.insert("half_of".into(), best.into());
         out.push(r);
     }
@@ -195,9 +201,9 @@ pub async fn start_other(system: System) -> Result<OtherTarget, BenchError> {
             }
         }
         System::RabbitMq => {
-            let pid = rabbitmq_running()
-                .await
-                .ok_or_else(|| BenchError::Server("RabbitMQ".into(), "not running (scripts/bench-peers.sh start)".into()))?;
+            let pid = rabbitmq_running().await.ok_or_else(|| {
+                BenchError::Server("RabbitMQ".into(), "not running (scripts/bench-peers.sh start)".into())
+            })?;
             let url = rabbitmq_url();
             OtherTarget {
                 protocol: Protocol::RabbitStomp,
@@ -209,8 +215,9 @@ pub async fn start_other(system: System) -> Result<OtherTarget, BenchError> {
             }
         }
         System::Centrifugo => {
-            let bin = centrifugo_bin()
-                .ok_or_else(|| BenchError::Server("Centrifugo".into(), "not installed (scripts/bench-peers.sh install)".into()))?;
+            let bin = centrifugo_bin().ok_or_else(|| {
+                BenchError::Server("Centrifugo".into(), "not installed (scripts/bench-peers.sh install)".into())
+            })?;
             let c = Centrifugo::start(&bin).await?;
             let url = c.url();
             OtherTarget {
@@ -225,7 +232,13 @@ pub async fn start_other(system: System) -> Result<OtherTarget, BenchError> {
     })
 }
 
-async fn run_other(system: System, base: &Shape, rates: &[f64], scenario: &str, out: &mut Vec<Record>) -> Result<(), BenchError> {
+async fn run_other(
+    system: System,
+    base: &Shape,
+    rates: &[f64],
+    scenario: &str,
+    out: &mut Vec<Record>,
+) -> Result<(), BenchError> {
     let t = start_other(system).await?;
     for &rate in rates {
         let s = Shape { pacing: Pacing::Rate(rate), ..base.clone() };

@@ -51,7 +51,8 @@ async fn measure(system: &str, plan: &LoadPlan, notes: Vec<String>) -> Result<Re
         per
     ));
     drop(conns);
-    let mut r = Record { scenario: "idle".into(), system: system.into(), notes, server: Some(after), ..Default::default() };
+    let mut r =
+        Record { scenario: "idle".into(), system: system.into(), notes, server: Some(after), ..Default::default() };
     r.params.insert("connections".into(), n.into());
     r.metrics.insert("rss_before_bytes".into(), before.rss_bytes as f64);
     r.metrics.insert("rss_after_bytes".into(), after.rss_bytes as f64);
@@ -84,7 +85,8 @@ pub async fn run(
         })
         .collect();
     let p = plan(Protocol::ChatSys, conns, Vec::new(), topology.pids.clone(), sources);
-    let mut rec = measure("chat-sys", &p, vec![format!("topology: {}; {per_user} sessions per user", topology.name)]).await?;
+    let mut rec =
+        measure("chat-sys", &p, vec![format!("topology: {}; {per_user} sessions per user", topology.name)]).await?;
     rec.params.insert("sessions_per_user".into(), per_user.into());
     out.push(rec);
     for (system, presence) in others {
@@ -94,7 +96,11 @@ pub async fn run(
         let result = async {
             let t = start_other(*system).await?;
             let conns = (0..connections)
-                .map(|i| ConnPlan { url: (t.url)(i, i), credential: t.credential.clone(), conversations: vec![i as u32] })
+                .map(|i| ConnPlan {
+                    url: (t.url)(i, i),
+                    credential: t.credential.clone(),
+                    conversations: vec![i as u32],
+                })
                 .collect();
             let dests = (0..connections).map(t.destination).collect();
             let p = plan(t.protocol, conns, dests, t.pids.clone(), sources);

@@ -25,7 +25,12 @@ pub async fn run(
 ) -> Result<(), BenchError> {
     let s = Shape { pacing: Pacing::Window(window), ..base.clone() };
     s.validate()?;
-    progress(&format!("ingest: setting up {} users, {} conversations of {}", s.connections, s.conversations(), s.members));
+    progress(&format!(
+        "ingest: setting up {} users, {} conversations of {}",
+        s.connections,
+        s.conversations(),
+        s.members
+    ));
     let (users, channels) = chat_sys_setup(topology, &s, "ing").await?;
     let plan = chat_sys_plan(topology, &s, &users, &channels);
     let conns = connect_all(&plan).await?;
@@ -48,7 +53,10 @@ pub async fn run(
         system: "chat-sys".into(),
         params: s.params(),
         load: Some(o),
-        notes: vec![format!("topology: {}; every send committed (SQLite WAL, synchronous=FULL) before its RECEIPT", topology.name)],
+        notes: vec![format!(
+            "topology: {}; every send committed (SQLite WAL, synchronous=FULL) before its RECEIPT",
+            topology.name
+        )],
         ..Default::default()
     });
 
@@ -58,7 +66,10 @@ pub async fn run(
     let mut rec = Record {
         scenario: "ingest".into(),
         system: "sqlite-limit".into(),
-        notes: vec!["raw inserts of the same rows (message, event, outbox, sequence), one connection, WAL, synchronous=FULL".into()],
+        notes: vec![
+            "raw inserts of the same rows (message, event, outbox, sequence), one connection, WAL, synchronous=FULL"
+                .into(),
+        ],
         ..Default::default()
     };
     rec.params.insert("rows".into(), r.rows.into());

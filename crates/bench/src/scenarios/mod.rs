@@ -53,11 +53,11 @@ impl Shape {
     /// [`BenchError::Param`] when members is 0, connections is not a multiple of members,
     /// or there are more senders than connections.
     pub fn validate(&self) -> Result<(), BenchError> {
-        if self.members == 0 || self.connections == 0 || self.connections % self.members != 0 {
-            return Err(BenchError::Param("members", format!(
-                "connections ({}) must be a positive multiple of members ({})",
-                self.connections, self.members
-            )));
+        if self.members == 0 || self.connections == 0 || !self.connections.is_multiple_of(self.members) {
+            return Err(BenchError::Param(
+                "members",
+                format!("connections ({}) must be a positive multiple of members ({})", self.connections, self.members),
+            ));
         }
         if self.senders > self.connections {
             return Err(BenchError::Param("senders", format!("{} > connections {}", self.senders, self.connections)));
@@ -106,8 +106,9 @@ pub fn shape(
             conversations: vec![(i / s.members) as u32],
         })
         .collect();
-    let streams =
-        (0..s.senders).map(|j| StreamPlan { connection: (j % k) * s.members + j / k, conversation: (j % k) as u32 }).collect();
+    let streams = (0..s.senders)
+        .map(|j| StreamPlan { connection: (j % k) * s.members + j / k, conversation: (j % k) as u32 })
+        .collect();
     LoadPlan {
         protocol,
         connections,
@@ -130,7 +131,11 @@ pub fn shape(
 ///
 /// # Errors
 /// REST failures.
-pub async fn chat_sys_setup(topology: &Topology, s: &Shape, prefix: &str) -> Result<(Vec<User>, Vec<String>), BenchError> {
+pub async fn chat_sys_setup(
+    topology: &Topology,
+    s: &Shape,
+    prefix: &str,
+) -> Result<(Vec<User>, Vec<String>), BenchError> {
     let rest = Rest::new(&topology.rest);
     let users = rest.users(prefix, s.connections, 16).await?;
     let mut channels = Vec::with_capacity(s.conversations());
