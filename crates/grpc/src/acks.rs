@@ -75,8 +75,7 @@ impl AckHub {
     /// open ack stream.
     pub(crate) fn publish(&self, conversation_id: ConversationId, user_id: UserId, positions: &[(&'static str, i64)]) {
         for &(status, acked_seq) in positions {
-            let update =
-                AckUpdate { origin: 0, conversation_id, user_id, acked_seq, status, acked_at: Millis::now() };
+            let update = AckUpdate { origin: 0, conversation_id, user_id, acked_seq, status, acked_at: Millis::now() };
             let _ = self.tx.send(Arc::new(update)); // Err: no open stream
         }
     }

@@ -20,8 +20,8 @@ use crate::Shared;
 use crate::authn::{acting_user, parse_id};
 use crate::convert::{conversation_event, message, message_json, timestamp};
 use crate::error::{domain_status, retry_after_ms};
-use crate::pb::message::v1::message_service_server::MessageService;
 use crate::pb::message::v1 as pb;
+use crate::pb::message::v1::message_service_server::MessageService;
 use crate::pb::message::v1::{AckOffset, CreateMessageRequest, CreateMessageResponse};
 
 /// The `MessageService` implementation.

@@ -50,6 +50,7 @@ async fn create_message_answers_after_commit_and_is_idempotent() {
             ..Default::default()
         }),
         client_msg_id: String::new(),
+        attachment_ids: Vec::new(),
     };
     let first = c.create_message(authed(&alice.token, seed_style())).await.expect("seed style").into_inner();
     let second = c.create_message(authed(&alice.token, seed_style())).await.expect("seed retry").into_inner();

@@ -56,7 +56,8 @@ impl Conn {
         if !(cfg.endpoint.starts_with("http://") || cfg.endpoint.starts_with("https://")) {
             return Err(ClientError::Endpoint(format!("{}: expected http://host:port", cfg.endpoint)));
         }
-        let url = reqwest::Url::parse(&cfg.token_url).map_err(|e| ClientError::TokenUrl(format!("{}: {e}", cfg.token_url)))?;
+        let url = reqwest::Url::parse(&cfg.token_url)
+            .map_err(|e| ClientError::TokenUrl(format!("{}: {e}", cfg.token_url)))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(ClientError::TokenUrl(format!("{}: expected an http(s) URL", cfg.token_url)));
         }

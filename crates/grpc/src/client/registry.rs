@@ -54,7 +54,8 @@ impl GrpcRegistry {
 #[async_trait]
 impl ConnectionRegistry for GrpcRegistry {
     async fn register(&self, conn: Connection) -> Result<(), PipelineError> {
-        let msg = pb::RegisterConnectionRequest { user_id: conn.user_id.to_string(), connection: Some(connection(&conn)) };
+        let msg =
+            pb::RegisterConnectionRequest { user_id: conn.user_id.to_string(), connection: Some(connection(&conn)) };
         self.conn
             .unary(msg, |ch, r| async move { ConnectionManagerClient::new(ch).register_connection(r).await })
             .await
@@ -73,7 +74,8 @@ impl ConnectionRegistry for GrpcRegistry {
     }
 
     async fn touch(&self, connection_id: &str, at: Millis) -> Result<bool, PipelineError> {
-        let msg = pb::UpdateLastPingRequest { connection_id: connection_id.to_owned(), last_ping_at: Some(timestamp(at)) };
+        let msg =
+            pb::UpdateLastPingRequest { connection_id: connection_id.to_owned(), last_ping_at: Some(timestamp(at)) };
         let out = self
             .conn
             .unary(msg, |ch, r| async move { ConnectionManagerClient::new(ch).update_last_ping(r).await })
@@ -108,7 +110,10 @@ impl ConnectionRegistry for GrpcRegistry {
         let msg = pb::GetConnectionsByGatewayNodeRequest { gateway_node_id: gateway_node_id.to_owned() };
         let out = self
             .conn
-            .unary(msg, |ch, r| async move { ConnectionManagerClient::new(ch).get_connections_by_gateway_node(r).await })
+            .unary(
+                msg,
+                |ch, r| async move { ConnectionManagerClient::new(ch).get_connections_by_gateway_node(r).await },
+            )
             .await
             .map_err(CallError::into_pipeline)?;
         list(out.connections)

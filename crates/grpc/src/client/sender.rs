@@ -62,7 +62,9 @@ impl SendStream {
                 .send(Job { req, reply })
                 .await
                 .map_err(|_| DomainError::Unavailable("the gateway's send stream to the core is closed".into()))?;
-            answer.await.map_err(|_| DomainError::Unavailable("the gateway's send stream to the core stopped".into()))?
+            answer
+                .await
+                .map_err(|_| DomainError::Unavailable("the gateway's send stream to the core stopped".into()))?
         };
         tokio::time::timeout(timeout, wait).await.unwrap_or_else(|_| {
             Err(DomainError::Unavailable(format!(
@@ -157,7 +159,8 @@ async fn drive(conn: Arc<Conn>, mut jobs: mpsc::Receiver<Job>) {
             if let Some(job) = pending.take() {
                 // `tx` holds `max` requests and at most `max` are unanswered: never waits long.
                 if tx.send(job.req).await.is_err() {
-                    let _ = job.reply.send(Err(DomainError::Unavailable("the message stream to the core closed".into())));
+                    let _ =
+                        job.reply.send(Err(DomainError::Unavailable("the message stream to the core closed".into())));
                     fail_all(&mut in_flight, "request side closed");
                     break;
                 }

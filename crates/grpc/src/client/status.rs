@@ -81,7 +81,10 @@ pub(crate) fn domain_error(code: Code, message: &str, retry_after_ms: u64) -> Do
             DomainError::RateLimited { reason, retry_after_ms }
         }
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Aborted | Code::Unknown => {
-            DomainError::Unavailable(format!("the core is unavailable: {}", if m.is_empty() { code_name(code) } else { m }))
+            DomainError::Unavailable(format!(
+                "the core is unavailable: {}",
+                if m.is_empty() { code_name(code) } else { m }
+            ))
         }
         Code::Internal | Code::DataLoss | Code::Unimplemented | Code::Ok => {
             DomainError::Internal(format!("core answered {}: {m}", code_name(code)))

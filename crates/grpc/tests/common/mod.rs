@@ -185,5 +185,6 @@ pub fn create_req(conv: ConversationId, text: &str, key: Option<&str>) -> Create
     CreateMessageRequest {
         message: Some(Message { conversation_id: conv.to_string(), text: text.into(), ..Default::default() }),
         client_msg_id: key.unwrap_or_default().into(),
+        attachment_ids: Vec::new(),
     }
 }
