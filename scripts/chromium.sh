@@ -44,7 +44,7 @@ export DEBIAN_FRONTEND=noninteractive
 	echo "chromium.sh: apt-get update failed" >&2
 	exit 1
 }
-"${apt[@]}" install -y -q --no-install-recommends chromium fonts-dejavu-core </dev/null >&2 || {
+"${apt[@]}" install -y -q --no-install-recommends chromium fonts-dejavu-core fonts-noto-color-emoji </dev/null >&2 || {
 	echo "chromium.sh: apt-get install chromium failed" >&2
 	exit 1
 }

@@ -168,6 +168,11 @@ export class Api {
     return this.request('GET', `/api/v1/conversations/${id}`);
   }
 
+  /** Presence of every member (`[{userId, status: 'ONLINE'|'OFFLINE', lastSeenAt}]`); 503 when off. */
+  presence(conversationId) {
+    return this.request('GET', `/api/v1/conversations/${conversationId}/presence`);
+  }
+
   /** `body`: `{type: 'CHANNEL', name, memberIds}` or `{type: 'DM'|'GROUP_DM', memberIds}`. */
   createConversation(body) {
     return this.request('POST', '/api/v1/conversations', { json: body });

@@ -81,10 +81,20 @@ export class ConversationView {
       await this.app.ensureUsers(c.memberIds);
     }
     for (const p of pins) c.pins.add(p.messageId);
+    this.loadPresence(c);
     this.absorbPage(c, page);
     c.loaded = true;
     await this.loadReactions(c, page);
     store.changed('loaded', c.id);
+  }
+
+  /** Members' presence by REST (later changes arrive as PRESENCE signals); absent on servers without it. */
+  async loadPresence(c) {
+    try {
+      for (const p of await this.app.api.presence(c.id)) this.app.store.applyPresence(p);
+    } catch {
+      // presence not served (404) or switched off (503): the dots stay grey
+    }
   }
 
   absorbPage(c, page) {

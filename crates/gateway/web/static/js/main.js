@@ -123,6 +123,19 @@ class App {
       }
     };
     await Promise.all(Array.from({ length: MEMBER_FETCHES }, worker));
+    // Presence of direct-message partners (the sidebar's dots); live changes come as PRESENCE.
+    const direct = [...this.store.conversations.values()].filter((c) => c.type !== 'CHANNEL');
+    const presenceWorker = async () => {
+      while (direct.length) {
+        const c = direct.shift();
+        try {
+          for (const p of await this.api.presence(c.id)) this.store.applyPresence(p);
+        } catch {
+          return; // not served or switched off: stop asking
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: MEMBER_FETCHES }, presenceWorker));
     await this.ensureUsers([...this.store.conversations.values()].flatMap((c) => c.memberIds));
     this.scheduleRender();
   }

@@ -68,10 +68,15 @@ function renderAttachments(app, attachments) {
   );
 }
 
+/** The download path of an attachment (events carry no `url`, REST messages do). */
+function attachmentUrl(a) {
+  return a.url || `/api/v1/attachments/${a.attachmentId}`;
+}
+
 async function download(event, app, a) {
   event.preventDefault();
   try {
-    const blob = await app.api.download(a.url);
+    const blob = await app.api.download(attachmentUrl(a));
     const url = URL.createObjectURL(blob);
     const link = el('a', { href: url, download: a.name, hidden: true });
     document.body.append(link);
@@ -90,7 +95,7 @@ function preview(app, a) {
     img.src = cached;
   } else {
     app.api
-      .download(a.url)
+      .download(attachmentUrl(a))
       .then((blob) => {
         const url = URL.createObjectURL(blob);
         previews.set(a.attachmentId, url);
