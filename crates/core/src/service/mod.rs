@@ -27,6 +27,7 @@ pub mod mentions;
 mod messages;
 pub mod presence;
 pub mod realtime;
+mod search;
 mod validate;
 
 use std::collections::HashMap;
@@ -48,6 +49,7 @@ pub use chat_storage::SendOutcome;
 pub use conversations::dm_key;
 pub use presence::PresenceRegistry;
 pub use realtime::{Realtime, RealtimeConfig, ReceiptScope};
+pub use search::{FoundMessage, SNIPPET_CHARS, SearchMessages, SearchResult};
 
 /// Result of every service method.
 pub type ServiceResult<T> = Result<T, DomainError>;
@@ -143,6 +145,8 @@ pub struct ChatService {
     /// concurrent map, so no lock of ours; idle keys are pruned by `retain_recent` from
     /// time to time.
     send_limiter: Option<Arc<governor::DefaultKeyedRateLimiter<UserId>>>,
+    /// Full-text search engine ([`ChatService::with_search`]); `None`: search unavailable.
+    search: Option<Arc<dyn chat_search::SearchEngine>>,
     /// Ephemeral signals (`SEEN`) and presence ([`ChatService::with_realtime`]); `None`:
     /// no signals, presence reads are `Unavailable`.
     realtime: Option<Arc<Realtime>>,
@@ -171,6 +175,7 @@ impl ChatService {
             batcher,
             slow_mode: Arc::new(Mutex::new(HashMap::new())),
             attachments: None,
+            search: None,
             realtime: None,
         }
     }
