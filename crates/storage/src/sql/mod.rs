@@ -63,7 +63,8 @@ pub struct ConnectOptions {
     /// one writer connection besides these.
     pub max_connections: u32,
     /// How long a caller waits for a pooled connection before [`StoreError::Unavailable`]
-    /// (default 30 s).
+    /// (default 5 s: while the database is down, requests fail with a clear 503/UNAVAILABLE
+    /// within this, instead of hanging).
     pub acquire_timeout: Duration,
     /// SQLite only: how long a statement waits for a lock held by another process
     /// (`busy_timeout`, default 10 s).
@@ -74,7 +75,7 @@ impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
             max_connections: 8,
-            acquire_timeout: Duration::from_secs(30),
+            acquire_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(10),
         }
     }

@@ -14,7 +14,7 @@ pub struct RedisSettings {
     /// Approximate maximum length of each gateway's stream (`XADD MAXLEN ~`). Default
     /// 10,000 entries; entries trimmed before their gateway read them make it resync its
     /// clients from the database.
-    pub stream_max_len: usize,
+    pub stream_max_len: u64,
     /// Heart-beat TTL of a registered connection in seconds: a connection not refreshed for
     /// this long is gone (a dead gateway's connections expire on their own). Default 30.
     pub registry_ttl_secs: u64,
@@ -39,9 +39,9 @@ pub struct KafkaSettings {
     pub topic: String,
     /// Partitions of the topic when chat-sys creates it (an existing topic is kept as is).
     /// The ordering unit is a conversation; fanout parallelism is at most this. Default 8.
-    pub partitions: i32,
+    pub partitions: u32,
     /// Replication factor when chat-sys creates the topic. Default 1 (use 3 in production).
-    pub replication: i32,
+    pub replication: u16,
     /// Consumer group of the fanout workers. Default `fanout`.
     pub fanout_group: String,
 }

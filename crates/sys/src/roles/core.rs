@@ -5,7 +5,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -40,6 +39,16 @@ pub async fn run(
     let metrics = install_metrics();
     let CoreParts { sql, store, auth, service } = open_core(&config).await?;
     let (registry, redis_probe) = engines::registry(&config).await?;
+    let (streams, streams_probe) = engines::streams(&config).await?;
+    // Presence tracking wraps the Redis registry (gateways register through this core's
+    // ConnectionManager); presence and receipt signals go out through the Redis streams.
+    let realtime = chat_core::service::Realtime::start(
+        registry,
+        streams,
+        store.clone(),
+        chat_core::service::RealtimeConfig::default(),
+    );
+    let service = service.with_realtime(realtime.clone());
     let (log, kafka_probe) = engines::event_log(&config, "core").await?;
     let db = sql.clone();
     let probes = Probes::default()
@@ -47,10 +56,11 @@ pub async fn run(
             "database",
             probe(move || {
                 let db = db.clone();
-                async move { db.signing_key().await.map(|_| ()).map_err(|e| e.to_string()) }
+                async move { db.ping().await.map_err(|e| e.to_string()) }
             }),
         )
         .with("redis", redis_probe)
+        .with("redis-streams", streams_probe)
         .with("kafka", kafka_probe);
 
     let http_listener = bind(&config.http, "REST").await?;
@@ -71,7 +81,7 @@ pub async fn run(
     let relay = OutboxRelay::new(store.clone(), log, service.commit_notify(), RelayConfig::default());
     let relay = tokio::spawn(relay.run(relay_stop.clone()));
 
-    let grpc_server = chat_grpc::GrpcServer::new(service.clone(), auth.clone(), registry);
+    let grpc_server = chat_grpc::GrpcServer::new(service.clone(), auth.clone(), realtime.registry());
     let state = chat_core::rest::AppState::new(service, auth).with_readiness(probes.into_rest_probe());
     let app = chat_core::rest::router(state).route("/metrics", get(move || std::future::ready(metrics.render())));
     let rest = axum::serve(http_listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());

@@ -36,7 +36,7 @@ pub async fn run(
             "database",
             probe(move || {
                 let db = db.clone();
-                async move { db.signing_key().await.map(|_| ()).map_err(|e| e.to_string()) }
+                async move { db.ping().await.map_err(|e| e.to_string()) }
             }),
         )
         .with("redis", redis_probe)

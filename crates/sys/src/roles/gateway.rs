@@ -46,15 +46,28 @@ pub async fn run(
         client_secret: secret,
         ..chat_grpc::client::GrpcCoreConfig::default()
     };
-    let core = Arc::new(chat_grpc::client::GrpcCore::connect(core_cfg).await.context("connecting to the core")?);
+    let core = Arc::new(chat_grpc::client::GrpcCore::connect(core_cfg).context("connecting to the core")?);
     let registry = Arc::new(core.registry());
     let (streams, streams_probe) = engines::streams(&config).await?;
-    let core_probe = core.clone();
+    // The core is ready when its gRPC health service (open, no credentials) says SERVING.
+    let health_channel = tonic::transport::Endpoint::from_shared(client.grpc_url.clone())
+        .context("core_client.grpc_url is not a valid URI")?
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .connect_lazy();
     let probes = Probes::default().with("redis-streams", streams_probe).with(
         "core",
         probe(move || {
-            let core = core_probe.clone();
-            async move { core.ready().await.map_err(|e| e.to_string()) }
+            let mut health = tonic_health::pb::health_client::HealthClient::new(health_channel.clone());
+            async move {
+                let reply = health
+                    .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
+                    .await
+                    .map_err(|s| format!("gRPC health check: {}", s.message()))?;
+                match reply.into_inner().status() {
+                    tonic_health::pb::health_check_response::ServingStatus::Serving => Ok(()),
+                    other => Err(format!("core reports {other:?}")),
+                }
+            }
         }),
     );
 
