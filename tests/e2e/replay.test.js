@@ -153,6 +153,26 @@ async function randomAction(rnd, world, conv) {
     m.deleted = true;
     return 'delete';
   }
+  const liveIds = new Set(live.map((m) => m.id));
+  const removable = [...world.reactions].filter((k) => {
+    const [id, , user] = k.split('|');
+    return liveIds.has(id) && world.members.has(user);
+  });
+  if (r < 0.72 && removable.length && rnd() < 0.4) {
+    const key = pick(removable);
+    const [id, emoji, user] = key.split('|');
+    const who = world.people.find((p) => p.userId === user);
+    await call('DELETE', `/api/v1/messages/${id}/reactions/${encodeURIComponent(emoji)}`, who);
+    world.reactions.delete(key);
+    return 'unreact';
+  }
+  const pinned = [...world.pins].filter((id) => liveIds.has(id));
+  if (r >= 0.72 && r < 0.84 && pinned.length && rnd() < 0.4) {
+    const id = pick(pinned);
+    await call('DELETE', `/api/v1/messages/${id}/pin`, pick(members));
+    world.pins.delete(id);
+    return 'unpin';
+  }
   if (r < 0.72) {
     const who = pick(members);
     const m = pick(live);
