@@ -218,6 +218,7 @@ impl DeliveryStreams for RedisStreams {
             phase: Phase::Pending { after: 0 },
             expected: 1,
             gap: None,
+            woke_on_data: false,
             closed: self.closed.clone(),
         };
         consumer.start().await?;
@@ -251,6 +252,10 @@ struct RedisDeliveryConsumer {
     expected: u64,
     /// Loss found but not reported yet.
     gap: Option<GapNotice>,
+    /// The last wait saw an entry above `expected - 1`; if the group read then finds nothing,
+    /// the group's position moved without this consumer (`XGROUP SETID`) and `expected` is
+    /// re-taken from it, so the wait cannot spin.
+    woke_on_data: bool,
     closed: CancellationToken,
 }
 
@@ -328,7 +333,8 @@ impl RedisDeliveryConsumer {
     }
 
     /// Compares the stream's bounds with the expected position (gap kind 1 and 3 of the
-    /// module doc). `initial`: take the expected position from the group.
+    /// module doc). `initial`: move the expected position up to the group's (at start, and
+    /// when the group's position moved without this consumer).
     async fn check(&mut self, initial: bool) -> Result<()> {
         let reply: Vec<Value> = scripts::CHECK
             .key(&self.keys.stream)
@@ -348,7 +354,7 @@ impl RedisDeliveryConsumer {
         }
         let [delivered, first, last_generated] = <[Value; 3]>::try_from(rest).map_err(|_| bad_reply("check"))?;
         if initial {
-            self.expected = id_number(&delivered)? + 1;
+            self.expected = self.expected.max(id_number(&delivered)? + 1);
         }
         let last_generated = id_number(&last_generated)?;
         let first = match first {
@@ -448,6 +454,8 @@ impl RedisDeliveryConsumer {
         if matches!(got, Value::Nil) {
             // Idle: look for trims, a vanished stream, or a newer consumer.
             self.check(false).await?;
+        } else {
+            self.woke_on_data = true;
         }
         Ok(())
     }
@@ -462,6 +470,7 @@ impl DeliveryConsumer for RedisDeliveryConsumer {
                 return Err(PipelineError::Closed);
             }
             let Some(raw) = self.read(max).await? else { continue };
+            let raw_was_empty = raw.is_empty();
             let mut entries = Vec::with_capacity(raw.len());
             let mut undecodable = Vec::new();
             match self.phase {
@@ -499,10 +508,16 @@ impl DeliveryConsumer for RedisDeliveryConsumer {
                 }
             }
             self.ack_raw(&undecodable).await?;
+            if !raw_was_empty {
+                self.woke_on_data = false;
+            }
             if !entries.is_empty() || self.gap.is_some() {
                 return Ok(DeliveryBatch { gap: self.gap.take(), entries });
             }
             if self.phase == Phase::New {
+                if std::mem::take(&mut self.woke_on_data) {
+                    self.check(true).await?;
+                }
                 self.wait().await?;
             }
         }
