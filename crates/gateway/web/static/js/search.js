@@ -3,18 +3,24 @@
 
 import { ApiError } from './api.js';
 
-/** Search result items in one shape: `{messageId, conversationId, userId, text, snippet, createdAt}`. */
+/**
+ * Search hits (`{results: [{message, conversation, snippet: [{text, matched}]}]}`) in one
+ * shape: `{messageId, conversationId, userId, text, snippet, createdAt}`; `snippet` is a list
+ * of `{text, matched}` pieces (the query's words are `matched`).
+ */
 function normalize(answer) {
-  const items = Array.isArray(answer) ? answer : (answer && (answer.results || answer.items || answer.hits || answer.data)) || [];
+  const items = Array.isArray(answer) ? answer : (answer && answer.results) || [];
   return items.map((hit) => {
     const m = hit.message || hit;
+    let snippet = hit.snippet;
+    if (typeof snippet === 'string') snippet = [{ text: snippet, matched: false }];
     return {
       messageId: m.messageId,
-      conversationId: m.conversationId || hit.conversationId,
-      userId: m.userId || hit.userId,
+      conversationId: m.conversationId || (hit.conversation && hit.conversation.conversationId),
+      userId: m.userId,
       text: m.text,
-      snippet: hit.snippet || hit.highlight || null,
-      createdAt: m.createdAt || hit.createdAt,
+      snippet: Array.isArray(snippet) && snippet.length ? snippet : [{ text: m.text || '', matched: false }],
+      createdAt: m.createdAt,
     };
   });
 }
@@ -41,7 +47,7 @@ export function wireSearch(app, panel) {
 function describe(err) {
   if (err instanceof ApiError) {
     if (err.status === 404 || err.status === 405) return 'Search is not available on this server yet.';
-    if (err.status === 501 || err.status === 503) return 'Search is switched off on this server.';
+    if (err.status === 501 || err.status === 503) return `Search is unavailable on this server right now (${err.message}).`;
     if (err.status === 400 || err.status === 422) return `Bad search: ${err.message}`;
     return `Search failed: ${err.message}`;
   }

@@ -93,6 +93,7 @@ export class Sidebar {
       if (ids.length === 0) throw new Error('name at least one other user');
       const c = await this.app.api.createConversation({ type: ids.length === 1 ? 'DM' : 'GROUP_DM', memberIds: ids });
       form.reset();
+      document.getElementById('new-conversation').open = false;
       await this.app.refreshConversations();
       await this.app.openConversation(c.conversationId);
     } catch (e) {
@@ -111,6 +112,7 @@ export class Sidebar {
         memberIds: ids.filter((id) => id !== this.app.store.me.userId),
       });
       form.reset();
+      document.getElementById('new-conversation').open = false;
       await this.app.refreshConversations();
       await this.app.openConversation(c.conversationId);
     } catch (e) {

@@ -131,7 +131,11 @@ export class SidePanel {
             ' · ',
             el('time', {}, formatTime(r.createdAt)),
           ),
-          el('div', { class: 'snippet' }, r.snippet || r.text || ''),
+          el(
+            'div',
+            { class: 'snippet' },
+            r.snippet.map((part) => (part.matched ? el('mark', {}, part.text) : part.text)),
+          ),
         ),
       );
     }
