@@ -59,16 +59,21 @@ class RoleProcess {
       env: { ...process.env, NO_COLOR: '1', RUST_LOG: process.env.RUST_LOG || 'info', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    let open = true;
     const onData = (chunk) => {
       this.output += chunk.toString('utf8');
-      fs.writeSync(fd, chunk);
+      if (open) fs.writeSync(fd, chunk);
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
+    // 'close' comes after the last output chunk (unlike 'exit'): only then close the log file.
+    child.on('close', () => {
+      open = false;
+      fs.closeSync(fd);
+    });
     this.exitedP = new Promise((resolve) =>
       child.on('exit', (code, signal) => {
         this.exited = { code, signal };
-        fs.closeSync(fd);
         resolve(this.exited);
       }),
     );
