@@ -158,7 +158,12 @@ test('two users chat: messages, edit, reaction, thread reply, pin, delete, typin
   console.log(`search panel: ${searchText.replace(/\s+/g, ' ').slice(0, 200)}`);
   assert.ok(/channel message|not available|unavailable|No messages found/.test(searchText), `search panel: ${searchText}`);
 
-  await bob.locator(`#conversations li[data-conversation-id="${dmId}"] button`).click();
+  // Both back in the DM for the screenshots; the sidebar marks it as the open one.
+  for (const page of [alice, bob]) {
+    await page.locator(`#conversations li[data-conversation-id="${dmId}"] button`).click();
+    await page.waitForSelector(`#conversations li.active[data-conversation-id="${dmId}"]`);
+    await h.messageByText(page, 'here is the file').waitFor();
+  }
   await h.screenshot(alice, 'chat-alice');
   await h.screenshot(bob, 'chat-bob');
   assertNoProblems(alice, bob);

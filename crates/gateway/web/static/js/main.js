@@ -89,14 +89,17 @@ class App {
 
   openFromHash() {
     const id = location.hash.startsWith('#/c/') ? location.hash.slice(4) : null;
-    if (id && this.store.conversations.has(id) && id !== this.store.activeId) return this.view.open(id);
+    if (id && this.store.conversations.has(id) && id !== this.store.activeId) return this.openConversation(id);
     return null;
   }
 
   /** Shows conversation `id` (and remembers it in the URL's fragment). */
   openConversation(id) {
     if (location.hash !== `#/c/${id}`) history.replaceState(null, '', `${location.pathname}${location.search}#/c/${id}`);
-    return this.view.open(id);
+    if (this.side.state && this.side.state.kind === 'thread' && this.side.state.conversationId !== id) this.side.close();
+    const opened = this.view.open(id);
+    this.scheduleRender();
+    return opened;
   }
 
   openThread(c, rootId) {
