@@ -199,25 +199,63 @@ fn consumer_script(body: &str) -> Script {
     Script::new(&format!("{FENCE}\n{body}"))
 }
 
-/// KEYS: stream. ARGV: max length (approximate), retention ms, payloads... Appends one entry
-/// per payload with ids `n-0`, n = one more than the stream's last generated id. Returns the
-/// last id's n.
+/// KEYS: stream, conversation index, index floor. ARGV: max length (approximate), retention
+/// ms, group, index cap, then pairs (conversation id or empty, payload). Appends one entry per
+/// pair with ids `n-0`, n = one more than the stream's last generated id, and records each
+/// conversation's latest entry id in the index. The index drops what the group has already
+/// read, and beyond the cap its lowest entries (raising the floor: gaps from at or below it
+/// are "all conversations"). Returns the last id's n.
 pub(crate) static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local last = 0
+local delivered = 0
 if redis.call('EXISTS', KEYS[1]) == 1 then
   local info = redis.call('XINFO', 'STREAM', KEYS[1])
   for i = 1, #info, 2 do
     if info[i] == 'last-generated-id' then last = tonumber(string.match(info[i + 1], '^(%d+)')) end
   end
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+    local name, ld = nil, nil
+    for j = 1, #g, 2 do
+      if g[j] == 'name' then name = g[j + 1] elseif g[j] == 'last-delivered-id' then ld = g[j + 1] end
+    end
+    if name == ARGV[3] then delivered = tonumber(string.match(ld, '^(%d+)')) end
+  end
 end
-for i = 3, #ARGV do
+for i = 5, #ARGV, 2 do
   last = last + 1
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], string.format('%d-0', last), 'payload', ARGV[i])
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], string.format('%d-0', last), 'payload', ARGV[i + 1])
+  if ARGV[i] ~= '' then redis.call('ZADD', KEYS[2], last, ARGV[i]) end
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if delivered > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', delivered) end
+local cap = tonumber(ARGV[4])
+local n = redis.call('ZCARD', KEYS[2])
+if n > cap then
+  local cut = redis.call('ZRANGE', KEYS[2], n - cap - 1, n - cap - 1, 'WITHSCORES')
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, n - cap - 1)
+  local floor = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if tonumber(cut[2]) > floor then redis.call('SET', KEYS[3], cut[2]) end
+end
+for k = 1, 3 do redis.call('PEXPIRE', KEYS[k], ARGV[2]) end
 return last
+"#,
+    )
+});
+
+/// KEYS: conversation index, index floor. ARGV: first lost id, limit. Returns `{'ALL'}` when
+/// the index cannot tell (the range starts at or below the floor, or `limit` or more
+/// conversations match), else `{'SOME', conversation ids...}`: every conversation with an
+/// entry at or after the first lost id (a superset of those lost).
+pub(crate) static GAP_CONVERSATIONS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local floor = tonumber(redis.call('GET', KEYS[2]) or '0')
+if tonumber(ARGV[1]) <= floor then return {'ALL'} end
+local r = redis.call('ZRANGE', KEYS[1], ARGV[1], '+inf', 'BYSCORE', 'LIMIT', 0, ARGV[2])
+if #r >= tonumber(ARGV[2]) then return {'ALL'} end
+table.insert(r, 1, 'SOME')
+return r
 "#,
     )
 });

@@ -38,6 +38,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chat_domain::ConversationId;
+use chat_pipeline::delivery::GAP_CONVERSATIONS_MAX;
 use chat_pipeline::{
     DeliveryBatch, DeliveryConsumer, DeliveryEntry, DeliveryStreams, GapNotice, GatewayDelivery, PipelineError, Result,
 };
@@ -50,6 +52,10 @@ use crate::{ConnectError, RedisConnectConfig, connect_manager, map_err, scripts,
 
 /// The consumer group of every gateway stream (seed name).
 pub const CONSUMER_GROUP: &str = "ephemeral-consumer-group";
+
+/// Most conversations a stream's conversation index holds (beyond it the oldest are dropped
+/// and a gap that reaches back to them lists "all conversations").
+pub const CONVERSATION_INDEX_CAP: usize = 4 * GAP_CONVERSATIONS_MAX;
 
 /// Settings of [`RedisStreams`].
 #[derive(Clone, Debug)]
@@ -85,13 +91,24 @@ pub struct StreamKeys {
     pub stream: String,
     /// `gatewayId:{g}:stream:epoch`.
     pub epoch: String,
+    /// `gatewayId:{g}:stream:conversations`: sorted set, conversation id → id of its latest
+    /// entry (for the conversation list of a gap notice).
+    pub conversations: String,
+    /// `gatewayId:{g}:stream:conversations:floor`: entries at or below this id may have
+    /// conversations missing from the index.
+    pub conversations_floor: String,
 }
 
 impl StreamKeys {
     /// The keys of gateway node `gateway_id`.
     pub fn of(gateway_id: &str) -> Self {
         let stream = format!("gatewayId:{gateway_id}:stream");
-        StreamKeys { epoch: format!("{stream}:epoch"), stream }
+        StreamKeys {
+            epoch: format!("{stream}:epoch"),
+            conversations: format!("{stream}:conversations"),
+            conversations_floor: format!("{stream}:conversations:floor"),
+            stream,
+        }
     }
 }
 
@@ -186,10 +203,11 @@ impl DeliveryStreams for RedisStreams {
         }
         let keys = StreamKeys::of(gateway_id);
         let mut inv = scripts::PUBLISH.key(&keys.stream);
-        inv.arg(self.cfg.max_len).arg(self.retention_ms);
+        inv.key(&keys.conversations).key(&keys.conversations_floor);
+        inv.arg(self.cfg.max_len).arg(self.retention_ms).arg(CONSUMER_GROUP).arg(CONVERSATION_INDEX_CAP);
         for d in &deliveries {
             let json = wire::encode(d).map_err(|e| PipelineError::Unexpected(e.into()))?;
-            inv.arg(json);
+            inv.arg(d.conversation_id().map(|c| c.to_string()).unwrap_or_default()).arg(json);
         }
         let mut conn = self.conn.clone();
         inv.invoke_async::<i64>(&mut conn).await.map_err(map_err)?;
@@ -219,6 +237,7 @@ impl DeliveryStreams for RedisStreams {
             expected: 1,
             gap: None,
             woke_on_data: false,
+            gap_all: false,
             closed: self.closed.clone(),
         };
         consumer.start().await?;
@@ -256,6 +275,8 @@ struct RedisDeliveryConsumer {
     /// the group's position moved without this consumer (`XGROUP SETID`) and `expected` is
     /// re-taken from it, so the wait cannot spin.
     woke_on_data: bool,
+    /// The pending notice's conversation list means "all" (stays empty).
+    gap_all: bool,
     closed: CancellationToken,
 }
 
@@ -281,12 +302,56 @@ fn status(reply: Vec<Value>) -> Result<(String, Vec<Value>)> {
 }
 
 impl RedisDeliveryConsumer {
-    fn note_loss(&mut self, lost: Option<u64>) {
+    /// Adds `lost` entries (unknown: `None`) to the pending notice.
+    fn count_loss(&mut self, lost: Option<u64>) -> &mut GapNotice {
         let gap = self.gap.get_or_insert_with(|| GapNotice { lost: Some(0), conversations: Vec::new() });
         gap.lost = match (gap.lost, lost) {
             (Some(a), Some(b)) => Some(a + b),
             _ => None,
         };
+        gap
+    }
+
+    /// A loss whose conversations are unknown: the notice means "all conversations".
+    fn note_loss(&mut self, lost: Option<u64>) {
+        self.count_loss(lost).conversations.clear();
+        self.gap_all = true;
+    }
+
+    /// `count` new entries lost from id `from` on: their conversations come from the
+    /// stream's conversation index (a superset: every conversation with an entry at or after
+    /// `from`), or "all" when the index cannot tell.
+    async fn note_range_loss(&mut self, from: u64, count: u64) -> Result<()> {
+        let limit = GAP_CONVERSATIONS_MAX + 1;
+        let reply: Vec<Value> = scripts::GAP_CONVERSATIONS
+            .key(&self.keys.conversations)
+            .key(&self.keys.conversations_floor)
+            .arg(from)
+            .arg(limit)
+            .invoke_async(&mut self.conn)
+            .await
+            .map_err(map_err)?;
+        let (head, rest) = status(reply)?;
+        if head != "SOME" || self.gap_all {
+            self.note_loss(Some(count));
+            return Ok(());
+        }
+        let mut found = rest
+            .iter()
+            .map(|v| match v {
+                Value::BulkString(b) => std::str::from_utf8(b).ok().and_then(|s| s.parse::<ConversationId>().ok()),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad_reply("conversation index member"))?;
+        let gap = self.count_loss(Some(count));
+        gap.conversations.append(&mut found);
+        gap.conversations.sort_unstable();
+        gap.conversations.dedup();
+        if gap.conversations.len() > GAP_CONVERSATIONS_MAX {
+            self.note_loss(Some(0));
+        }
+        Ok(())
     }
 
     fn fenced(&self) -> PipelineError {
@@ -368,8 +433,9 @@ impl RedisDeliveryConsumer {
             self.note_loss(None);
             self.expected = present;
         } else if present > self.expected {
-            self.note_loss(Some(present - self.expected));
+            let from = self.expected;
             self.expected = present;
+            self.note_range_loss(from, present - from).await?;
         }
         Ok(())
     }
@@ -482,13 +548,17 @@ impl DeliveryConsumer for RedisDeliveryConsumer {
                     self.phase = Phase::Pending { after: raw.last().map_or(0, |r| r.0) };
                 }
                 Phase::New => {
+                    let mut ranges = Vec::new();
                     for (id, _) in &raw {
                         if *id > self.expected {
-                            self.note_loss(Some(id - self.expected));
+                            ranges.push((self.expected, id - self.expected));
                         } else if *id < self.expected {
                             self.note_loss(None);
                         }
                         self.expected = id + 1;
+                    }
+                    for (from, count) in ranges {
+                        self.note_range_loss(from, count).await?;
                     }
                 }
             }
@@ -512,6 +582,7 @@ impl DeliveryConsumer for RedisDeliveryConsumer {
                 self.woke_on_data = false;
             }
             if !entries.is_empty() || self.gap.is_some() {
+                self.gap_all = false;
                 return Ok(DeliveryBatch { gap: self.gap.take(), entries });
             }
             if self.phase == Phase::New {

@@ -123,7 +123,7 @@ async fn trimming_below_the_read_position_is_reported_as_a_gap_with_the_lost_cou
     xtrim(&mut raw, &gw, 2).await;
     streams.publish(&gw, vec![delivery(conv, 11)]).await.unwrap();
     let b = consumer.next_batch(100).await.unwrap();
-    assert_eq!(b.gap, Some(GapNotice { lost: Some(5), conversations: vec![] }), "empty list: resync everything");
+    assert_eq!(b.gap, Some(GapNotice { lost: Some(5), conversations: vec![conv] }));
     assert_eq!(seqs(&b.entries), vec![(conv, 9), (conv, 10), (conv, 11)]);
     let ids: Vec<u64> = b.entries.iter().map(|e| e.id).collect();
     consumer.ack(&ids).await.unwrap();
@@ -132,13 +132,39 @@ async fn trimming_below_the_read_position_is_reported_as_a_gap_with_the_lost_cou
     streams.publish(&gw, (12..=14).map(|s| delivery(conv, s)).collect()).await.unwrap();
     xtrim(&mut raw, &gw, 0).await;
     let b = tokio::time::timeout(Duration::from_secs(10), consumer.next_batch(100)).await.unwrap().unwrap();
-    assert_eq!(b.gap, Some(GapNotice { lost: Some(3), conversations: vec![] }));
+    assert_eq!(b.gap, Some(GapNotice { lost: Some(3), conversations: vec![conv] }));
     assert!(b.entries.is_empty());
     // Reported once: the next entry follows without another gap.
     streams.publish(&gw, vec![delivery(conv, 15)]).await.unwrap();
     let b = consumer.next_batch(100).await.unwrap();
     assert_eq!(b.gap, None);
     assert_eq!(seqs(&b.entries), vec![(conv, 15)]);
+}
+
+#[tokio::test]
+async fn a_gap_lists_the_conversations_with_entries_from_the_lost_range_on() {
+    let url = redis_url();
+    let mut raw = raw(&url).await;
+    let streams = streams(&url, 10_000).await;
+    let gw = unique("convs");
+    let (c1, c2, c3) = (ConversationId::new(), ConversationId::new(), ConversationId::new());
+    streams.publish(&gw, (1..=5).map(|s| delivery(c1, s)).collect()).await.unwrap();
+    let mut consumer = streams.consume(&gw).await.unwrap();
+    let b = consumer.next_batch(100).await.unwrap();
+    consumer.ack(&b.entries.iter().map(|e| e.id).collect::<Vec<_>>()).await.unwrap();
+    // Ids 6..=8 (c2) will be lost; 9 (c3, typing) and 10 (c3) remain.
+    streams.publish(&gw, vec![delivery(c2, 1), delivery(c2, 2), delivery(c2, 3), typing(c3)]).await.unwrap();
+    xtrim(&mut raw, &gw, 1).await;
+    streams.publish(&gw, vec![delivery(c3, 1)]).await.unwrap();
+    let b = consumer.next_batch(100).await.unwrap();
+    let mut expected = vec![c2, c3];
+    expected.sort();
+    assert_eq!(
+        b.gap,
+        Some(GapNotice { lost: Some(3), conversations: expected }),
+        "c1 was read before the gap: not listed"
+    );
+    assert_eq!(b.entries.iter().map(|e| e.id).collect::<Vec<_>>(), vec![9, 10]);
 }
 
 #[tokio::test]
@@ -164,7 +190,7 @@ async fn entries_trimmed_while_the_gateway_was_down_are_reported_when_it_comes_b
     while got.len() < 3 {
         let b = tokio::time::timeout(Duration::from_secs(10), second.next_batch(100)).await.unwrap().unwrap();
         if let Some(gap) = b.gap {
-            assert!(gap.conversations.is_empty());
+            assert!(gap.conversations.is_empty(), "a lost pending entry's conversation is unknown: all");
             lost += gap.lost.expect("counted");
         }
         got.extend(seqs(&b.entries));
@@ -188,7 +214,7 @@ async fn approximate_max_len_bounds_the_stream_and_the_overflow_is_a_gap() {
     let mut consumer = streams.consume(&gw).await.unwrap();
     let b = consumer.next_batch(1000).await.unwrap();
     let first = b.entries.first().expect("the newest entries remain").id;
-    assert_eq!(b.gap, Some(GapNotice { lost: Some(first - 1), conversations: vec![] }));
+    assert_eq!(b.gap, Some(GapNotice { lost: Some(first - 1), conversations: vec![conv] }));
     assert_eq!(b.entries.last().unwrap().id, 300);
     assert_eq!(b.entries.len() as u64, held);
 }
@@ -246,4 +272,25 @@ async fn close_stops_publishers_and_consumers() {
     assert!(matches!(r, Err(PipelineError::Closed)), "{r:?}");
     assert!(matches!(streams.publish(&gw, vec![delivery(ConversationId::new(), 1)]).await, Err(PipelineError::Closed)));
     assert!(matches!(streams.consume(&gw).await, Err(PipelineError::Closed)));
+}
+
+#[tokio::test]
+async fn the_conversation_index_is_bounded_and_a_gap_beyond_it_means_all_conversations() {
+    let url = redis_url();
+    let mut raw = raw(&url).await;
+    let streams = streams(&url, 100_000).await;
+    let gw = unique("cap");
+    streams.publish(&gw, vec![delivery(ConversationId::new(), 1)]).await.unwrap();
+    let mut consumer = streams.consume(&gw).await.unwrap();
+    let b = consumer.next_batch(10).await.unwrap();
+    consumer.ack(&[b.entries[0].id]).await.unwrap();
+    let cap = chat_redis::streams::CONVERSATION_INDEX_CAP;
+    streams.publish(&gw, (0..cap + 10).map(|_| delivery(ConversationId::new(), 1)).collect()).await.unwrap();
+    let indexed: usize = raw.zcard(StreamKeys::of(&gw).conversations).await.unwrap();
+    assert_eq!(indexed, cap, "bounded");
+    xtrim(&mut raw, &gw, 1).await;
+    let b = consumer.next_batch(10).await.unwrap();
+    let lost = cap as u64 + 9;
+    assert_eq!(b.gap, Some(GapNotice { lost: Some(lost), conversations: vec![] }), "too many to list: all");
+    assert_eq!(b.entries.len(), 1);
 }
