@@ -19,6 +19,7 @@ mod openapi_links;
 mod openapi_refine;
 pub mod presence;
 pub mod problem;
+pub mod search;
 pub mod users;
 
 use std::future::Future;
@@ -87,6 +88,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(conversations::routes())
         .merge(messages::routes())
         .merge(attachments::routes())
+        .merge(search::routes())
         .merge(presence::routes())
         .merge(health::routes())
 }

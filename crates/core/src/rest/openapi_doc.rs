@@ -26,6 +26,7 @@ use super::problem::{PROBLEM_JSON, Problem};
         (name = "reactions", description = "Reactions"),
         (name = "pins", description = "Pins"),
         (name = "attachments", description = "File uploads and downloads (members only)"),
+        (name = "search", description = "Full-text search over the caller's conversations"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "This document")
     )
