@@ -223,3 +223,43 @@ test('the pages survive a server restart and show the messages sent meanwhile', 
   await carolPage.context().close();
   await davePage.context().close();
 });
+
+test('history scrolls back page by page to the start of the conversation', { timeout: 120000 }, async () => {
+  const s = h.suffix();
+  const gina = await server.user(`gina_${s}`);
+  const hank = await server.user(`hank_${s}`);
+  const dm = await server.rest('POST', '/api/v1/conversations', { token: gina.token, json: { type: 'DM', memberIds: [hank.id] } });
+  const total = 130;
+  for (let i = 1; i <= total; i++) await server.send(i % 2 ? gina : hank, dm.conversationId, `history ${i}`);
+
+  const page = await h.openPage(server, { name: 'hank' });
+  await h.signIn(page, hank.name);
+  // The sidebar shows gina's 65 messages as unread before the conversation is opened.
+  const unread = page.locator(`#conversations li[data-conversation-id="${dm.conversationId}"] .unread`);
+  await unread.waitFor();
+  assert.equal(await unread.textContent(), String(total / 2));
+  await page.locator(`#conversations li[data-conversation-id="${dm.conversationId}"] button`).click();
+  await h.messageByText(page, `history ${total}`).waitFor();
+  await unread.waitFor({ state: 'detached' });
+  const first = await h.timeline(page);
+  assert.equal(first.length, 50, 'the newest page of 50');
+  assert.equal(first[0].text, `history ${total - 49}`);
+
+  // Scrolling to the top loads older pages until the start.
+  for (let i = 0; i < 10 && !(await page.locator('#messages .start').count()); i++) {
+    await page.evaluate(() => {
+      document.getElementById('messages').scrollTop = 0;
+    });
+    await page.waitForFunction((n) => document.querySelectorAll('#messages .message').length > n || document.querySelector('#messages .start'), (await h.timeline(page)).length);
+  }
+  await page.locator('#messages .start').waitFor();
+  const all = await h.timeline(page);
+  assert.deepEqual(
+    all.map((m) => m.text),
+    Array.from({ length: total }, (_, i) => `history ${i + 1}`),
+    'every message once, oldest first',
+  );
+  await h.screenshot(page, 'history-hank');
+  assert.deepEqual(page.problems, [], 'no page errors');
+  await page.context().close();
+});
