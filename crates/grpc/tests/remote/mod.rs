@@ -23,7 +23,7 @@ use chat_grpc::{GrpcCore, GrpcCoreConfig, GrpcServer};
 use chat_pipeline::{Pipeline, PipelineConfig};
 use chat_storage::{SqlStore, Store, UserStore};
 
-pub use proxy::{Mode, Proxy};
+pub use proxy::Proxy;
 pub use stomp::Client;
 
 /// How long tests wait for an expected frame or outcome.
