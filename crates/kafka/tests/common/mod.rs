@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chat_domain::{ConversationEvent, ConversationId, EventId, EventPayload, Millis, UserId};
 use chat_kafka::{KafkaConfig, KafkaConsumer};
-use chat_pipeline::{EventConsumer, LogRecord};
+use chat_pipeline::{EventConsumer, LogRecord, PipelineError};
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -113,7 +113,15 @@ pub async fn read_until(
             c.epoch()
         );
         if let Ok(batch) = tokio::time::timeout(Duration::from_millis(200), c.next_batch(100)).await {
-            let batch = batch.expect("next_batch");
+            let batch = match batch {
+                Ok(b) => b,
+                // Retryable, as the fanout worker treats it (e.g. a broker connection reset).
+                Err(PipelineError::Unavailable(e)) => {
+                    eprintln!("next_batch: {e} (retrying)");
+                    continue;
+                }
+                Err(e) => panic!("next_batch: {e}"),
+            };
             assert!(!batch.is_empty(), "next_batch returns at least one record");
             assert!(batch.iter().all(|r| r.epoch == batch[0].epoch), "one batch, one assignment epoch");
             if commit == Commit::EachBatch {
