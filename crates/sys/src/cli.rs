@@ -73,6 +73,10 @@ pub enum Command {
         #[command(subcommand)]
         action: ClientAction,
     },
+    /// Rebuild the search index from the database, with a progress bar (`search.engine`:
+    /// `tantivy` rebuilds the index in `search.dir`, stop `serve` first; `database` rebuilds
+    /// the database's full-text index).
+    Reindex,
     /// Manage attachment storage.
     Attachments {
         /// What to do with attachments.
@@ -184,6 +188,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Client { action: ClientAction::Create { id, secret, scopes } } => {
             crate::serve::create_client(&config, &id, &secret, &scopes).await?;
             println!("client {id} created");
+            Ok(())
+        }
+        Command::Reindex => {
+            let read = crate::reindex::run(&config).await?;
+            println!("reindexed {read} messages ({:?} engine)", config.search.engine);
             Ok(())
         }
         Command::Attachments { action: AttachmentsAction::Cleanup { older_than } } => {

@@ -42,6 +42,9 @@ pub struct Config {
     pub service: ServiceSettings,
     /// Attachments: where uploaded files live, which media types are accepted.
     pub attachments: AttachmentsConfig,
+    /// Full-text search: `engine` (`tantivy`, default, or `database`) and the tantivy index
+    /// `dir` (default `{data_dir}/search`); see `crate::reindex`.
+    pub search: crate::reindex::SearchConfig,
     /// Scale-out: Redis (connection registry, delivery streams).
     pub redis: RedisSettings,
     /// Scale-out: Kafka (the event log `message.all`).
@@ -66,6 +69,7 @@ impl Default for Config {
             limits: chat_domain::Limits::default(),
             service: ServiceSettings::default(),
             attachments: AttachmentsConfig::default(),
+            search: crate::reindex::SearchConfig::default(),
             redis: RedisSettings::default(),
             kafka: KafkaSettings::default(),
             core_client: CoreClientSettings::default(),
@@ -266,7 +270,7 @@ pub fn load(file: Option<&Path>, env: &[(String, String)], overrides: &Overrides
 /// The top-level keys of [`Config`]: a `CHAT_` variable whose first segment is not one of
 /// these is not configuration and is ignored.
 const TOP_LEVEL_KEYS: &[&str] =
-    &["data_dir", "database", "http", "ws", "grpc", "gateway", "auth", "limits", "service", "attachments", "redis", "kafka", "core_client", "log"];
+    &["data_dir", "database", "http", "ws", "grpc", "gateway", "auth", "limits", "service", "attachments", "search", "redis", "kafka", "core_client", "log"];
 
 /// Variables with the `CHAT_` prefix that are not configuration keys (test harness and
 /// flag fallbacks), ignored by the environment layer.

@@ -7,5 +7,6 @@
 
 pub mod cli;
 pub mod config;
+pub mod reindex;
 pub mod roles;
 pub mod serve;

@@ -78,6 +78,8 @@ pub async fn run_with(
         chat_core::service::RealtimeConfig::default(),
     );
     let service = service.with_realtime(realtime.clone());
+    let log: Arc<dyn chat_pipeline::EventLog> = pipeline.log.clone();
+    let (service, search) = crate::reindex::open_search(&config, service, sql.clone(), Some(log)).await?;
     let core = Arc::new(chat_gateway::InProcessCore::new(service.clone(), auth.clone()));
     let gateway = chat_gateway::Gateway::new(config.gateway.clone(), core, realtime.registry(), pipeline.streams());
 
@@ -111,6 +113,7 @@ pub async fn run_with(
     let ws = chat_gateway::serve(ws_listener, gateway, stop.cancelled_owned());
     let (rest_result, ws_result, grpc_result) = tokio::join!(rest, ws, grpc);
     pipeline.shutdown(Duration::from_secs(5)).await;
+    search.shutdown().await;
     sql.close().await;
     rest_result.context("REST server")?;
     ws_result.context("gateway server")?;

@@ -1,0 +1,162 @@
+//! Search: the `[search]` configuration section, the wiring of the configured engine into a
+//! core process ([`open_search`]), and `chat-sys reindex` ([`run`]).
+//!
+//! Engines (`search.engine`):
+//! - `tantivy` (default): an embedded index in `search.dir` (default `{data_dir}/search`),
+//!   kept up to date by an indexer consuming the event log as consumer group `search` after
+//!   catching up from the database. One writer per index directory, so only for one process
+//!   (`serve`); a second process on the same directory fails to start.
+//! - `database`: the database's own full-text index (PostgreSQL `tsvector` GIN,
+//!   MySQL/MariaDB InnoDB FULLTEXT, SQLite FTS5), for scale-out where several core processes
+//!   share the database. Nothing to feed.
+//!
+//! `chat-sys reindex` rebuilds the configured engine's index from the database with a
+//! progress bar: for `tantivy`, every document (stop `serve` first: it holds the index's
+//! writer lock); for `database`, the database's own index (SQLite FTS5 `rebuild`, PostgreSQL
+//! `REINDEX`, MySQL/MariaDB `OPTIMIZE TABLE`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chat_core::service::ChatService;
+use chat_pipeline::EventLog;
+use chat_search::{DatabaseSearch, Indexer, IndexerConfig, SearchStore, TantivyIndex};
+use chat_storage::SqlStore;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+/// `search.engine`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchEngineSetting {
+    /// The embedded tantivy index (default; one process).
+    #[default]
+    Tantivy,
+    /// The database's own full-text search (any number of core processes).
+    Database,
+}
+
+/// The `[search]` section.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// `tantivy` (default) or `database`.
+    pub engine: SearchEngineSetting,
+    /// Directory of the tantivy index. Default `{data_dir}/search`.
+    pub dir: Option<PathBuf>,
+}
+
+impl SearchConfig {
+    /// The tantivy index directory: `dir`, or `{data_dir}/search`.
+    pub fn index_dir(&self, data_dir: &std::path::Path) -> PathBuf {
+        self.dir.clone().unwrap_or_else(|| data_dir.join("search"))
+    }
+}
+
+/// A running search engine of a core process: its indexer task, if it has one.
+pub struct SearchRuntime {
+    cancel: CancellationToken,
+    indexer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SearchRuntime {
+    /// Stops the indexer (if any) and waits for it (at most 10 s), releasing the index.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        if let Some(task) = self.indexer
+            && tokio::time::timeout(Duration::from_secs(10), task).await.is_err()
+        {
+            tracing::warn!("search indexer did not stop within 10 s");
+        }
+    }
+}
+
+/// Attaches the configured search engine to `service`. For `tantivy`, opens the index and
+/// starts its indexer on `log` (needed then; `None` is an error).
+///
+/// # Errors
+/// The index directory cannot be opened, is locked by another process, or holds an index
+/// of another schema (delete it and run `chat-sys reindex`); `tantivy` without a log.
+pub async fn open_search(
+    config: &Config,
+    service: ChatService,
+    sql: Arc<SqlStore>,
+    log: Option<Arc<dyn EventLog>>,
+) -> anyhow::Result<(ChatService, SearchRuntime)> {
+    let store: Arc<dyn SearchStore> = sql;
+    let cancel = CancellationToken::new();
+    match config.search.engine {
+        SearchEngineSetting::Database => {
+            tracing::info!("search: the database's full-text index");
+            let service = service.with_search(Arc::new(DatabaseSearch::new(store)));
+            Ok((service, SearchRuntime { cancel, indexer: None }))
+        }
+        SearchEngineSetting::Tantivy => {
+            let log = log.context("search.engine = tantivy needs the event log of this process")?;
+            let dir = config.search.index_dir(&config.data_dir);
+            let index = open_index(dir.clone(), store.clone()).await?;
+            tracing::info!(dir = %dir.display(), "search: tantivy index");
+            let indexer = Indexer::new(index.clone(), store, log, IndexerConfig::default());
+            let task = tokio::spawn(indexer.run(cancel.clone()));
+            Ok((service.with_search(Arc::new(index)), SearchRuntime { cancel, indexer: Some(task) }))
+        }
+    }
+}
+
+async fn open_index(dir: PathBuf, store: Arc<dyn SearchStore>) -> anyhow::Result<Arc<TantivyIndex>> {
+    let shown = dir.display().to_string();
+    tokio::task::spawn_blocking(move || TantivyIndex::open(&dir, store))
+        .await
+        .context("opening the search index")?
+        .with_context(|| format!("opening the search index in {shown} (is another chat-sys using it?)"))
+}
+
+/// `chat-sys reindex`: rebuilds the configured engine's index from the database, showing a
+/// progress bar on standard error; returns the number of messages read.
+///
+/// # Errors
+/// Database errors; for `tantivy`, an index another process holds (stop `serve` first).
+pub async fn run(config: &Config) -> anyhow::Result<u64> {
+    let sql = Arc::new(crate::serve::open_store(config).await?);
+    let store: Arc<dyn SearchStore> = sql.clone();
+    let result = match config.search.engine {
+        SearchEngineSetting::Database => {
+            let bar = ProgressBar::new_spinner().with_message("rebuilding the database's full-text index");
+            bar.enable_steady_tick(Duration::from_millis(100));
+            let n = store.count_messages_changed_since(chat_domain::Millis(i64::MIN)).await?;
+            store.rebuild_search_index().await.context("rebuilding the database's full-text index")?;
+            bar.finish_with_message(format!("rebuilt the database's full-text index ({n} messages)"));
+            Ok(n)
+        }
+        SearchEngineSetting::Tantivy => {
+            let dir = config.search.index_dir(&config.data_dir);
+            let index = open_index(dir.clone(), store.clone()).await?;
+            let bar = ProgressBar::new(0).with_style(
+                ProgressStyle::with_template(
+                    "{spinner} reindexing [{bar:40}] {pos}/{len} messages ({per_sec}, eta {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            let read = chat_search::reindex(&index, &store, |done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            })
+            .await
+            .with_context(|| format!("reindexing into {}", dir.display()));
+            let documents = index.stats().map(|s| s.documents).unwrap_or(0);
+            bar.finish_with_message("done");
+            if read.is_ok() {
+                eprintln!("search index {}: {documents} searchable messages", dir.display());
+            }
+            read
+        }
+    };
+    sql.close().await;
+    result
+}
