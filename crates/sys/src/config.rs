@@ -269,13 +269,34 @@ pub fn load(file: Option<&Path>, env: &[(String, String)], overrides: &Overrides
 
 /// The top-level keys of [`Config`]: a `CHAT_` variable whose first segment is not one of
 /// these is not configuration and is ignored.
-const TOP_LEVEL_KEYS: &[&str] =
-    &["data_dir", "database", "http", "ws", "grpc", "gateway", "auth", "limits", "service", "attachments", "search", "redis", "kafka", "core_client", "log"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "data_dir",
+    "database",
+    "http",
+    "ws",
+    "grpc",
+    "gateway",
+    "auth",
+    "limits",
+    "service",
+    "attachments",
+    "search",
+    "redis",
+    "kafka",
+    "core_client",
+    "log",
+];
 
 /// Variables with the `CHAT_` prefix that are not configuration keys (test harness and
 /// flag fallbacks), ignored by the environment layer.
-const IGNORED_CHAT_VARS: &[&str] =
-    &["CHAT_TEST_MYSQL_URL", "CHAT_TEST_POSTGRES_URL", "CHAT_TEST_REDIS_URL", "CHAT_TEST_KAFKA_BOOTSTRAP", "CHAT_CONFIG", "CHAT_DATABASE_URL"];
+const IGNORED_CHAT_VARS: &[&str] = &[
+    "CHAT_TEST_MYSQL_URL",
+    "CHAT_TEST_POSTGRES_URL",
+    "CHAT_TEST_REDIS_URL",
+    "CHAT_TEST_KAFKA_BOOTSTRAP",
+    "CHAT_CONFIG",
+    "CHAT_DATABASE_URL",
+];
 
 /// An empty defaults layer: `Config`'s serde defaults fill everything, this only anchors
 /// the figment so merged keys have a base.
