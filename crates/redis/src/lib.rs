@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 mod conn;
+mod consumer;
 pub mod registry;
 mod scripts;
 pub mod streams;
