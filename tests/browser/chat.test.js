@@ -185,6 +185,13 @@ test('the pages survive a server restart and show the messages sent meanwhile', 
   await h.sendFromComposer(carolPage, 'before the restart');
   await h.messageByText(davePage, 'before the restart').waitFor();
   const connectsBefore = await carolPage.evaluate(() => window.chatApp.live.connects);
+  // Carol's reconnect attempts are held (closed at once) until dave's messages are stored,
+  // so that they can only reach her page through the resume replay.
+  let hold = true;
+  await carolPage.routeWebSocket(/\/ws\/websocket$/, (ws) => {
+    if (hold) ws.close({ code: 1011, reason: 'held by the test' });
+    else ws.connectToServer();
+  });
 
   // Stop: both pages notice and try to reconnect.
   await server.stop();
@@ -200,6 +207,8 @@ test('the pages survive a server restart and show the messages sent meanwhile', 
   await server.start();
   const meanwhile = ['meanwhile one', 'meanwhile two', 'meanwhile three'];
   for (const text of meanwhile) await server.send(dave, dmId, text);
+  assert.notEqual(await carolPage.getAttribute('#conn-status', 'data-status'), 'live', 'carol is still held offline');
+  hold = false;
 
   for (const page of [carolPage, davePage]) {
     await h.waitLive(page, h.ms(60000));
@@ -213,9 +222,13 @@ test('the pages survive a server restart and show the messages sent meanwhile', 
   assert.equal(new Set(carolSeqs).size, carolSeqs.length, 'no message is shown twice');
   const texts = (await h.timeline(davePage)).map((m) => m.text);
   assert.equal(texts.filter((t) => t === 'typed while the server was down').length, 1, 'the message sent from the outbox is stored once');
-  const live = await carolPage.evaluate(() => ({ connects: window.chatApp.live.connects, resume: window.chatApp.live.lastResume }));
+  const live = await carolPage.evaluate(() => {
+    const l = window.chatApp.live;
+    return { connects: l.connects, resume: l.lastResume, replayed: l.lastReplayCount };
+  });
   assert.ok(live.connects > connectsBefore, `the page reconnected (${JSON.stringify(live)})`);
   assert.ok(live.resume.includes(`${dmId}:`), `the resubscription carried the DM's resume position: ${live.resume}`);
+  assert.equal(live.replayed, meanwhile.length, 'the messages sent meanwhile came in the resume replay');
 
   await h.screenshot(carolPage, 'restart-carol');
   await h.screenshot(davePage, 'restart-dave');

@@ -48,8 +48,12 @@ export class Live extends EventTarget {
     this.outbox = new Map();
     this.status = 'connecting';
     this.transportName = null;
-    /** The last `resume` header sent (for diagnostics and tests). */
+    /** The last `resume` header sent, and how many events its replay delivered (the events
+     * before the SUBSCRIBE's RECEIPT), for diagnostics and tests. */
     this.lastResume = null;
+    this.lastReplayCount = null;
+    this.replaying = false;
+    this.replayed = 0;
     this.connects = 0;
     this.client = null;
   }
@@ -133,7 +137,11 @@ export class Live extends EventTarget {
     this.lastResume = resume;
     const headers = { id: 'messages', receipt: `subscribed-${this.connects}` };
     if (resume) headers.resume = resume;
+    this.replaying = true;
+    this.replayed = 0;
     client.watchForReceipt(headers.receipt, () => {
+      this.replaying = false;
+      this.lastReplayCount = this.replayed;
       this.setStatus('live');
       this.flushOutbox();
     });
@@ -149,6 +157,7 @@ export class Live extends EventTarget {
     } catch {
       return;
     }
+    if (this.replaying && typeof body.seq === 'number') this.replayed += 1;
     this.hooks.onEvent(body);
   }
 
