@@ -5,6 +5,7 @@ TOKEN_C (carol, not a member), SERVICE_TOKEN (client_credentials), CONV_ID; PYTH
 the stubs generated from proto/. Prints one line per check and `grpc: N passed, M failed`.
 """
 
+import json
 import os
 import queue
 import sys
@@ -234,6 +235,40 @@ def _():
         b.close()
 
 
+@check("MessageService.GetEventsAfter (extension): the log after a seq, members only")
+def _():
+    req = message_pb2.GetEventsAfterRequest(conversation_id=CONV, after_seq=0, limit=0)
+    out = msgs.GetEventsAfter(req, metadata=md(TOKEN_B))
+    seqs = [e.seq for e in out.events]
+    assert out.max_page > 0 and seqs == list(range(1, len(seqs) + 1)), (out.max_page, seqs)
+    first = next(e for e in out.events if e.type == "MESSAGE")
+    assert json.loads(first.payload_json)["message"]["serverSeq"] == first.seq, first
+    page = msgs.GetEventsAfter(
+        message_pb2.GetEventsAfterRequest(conversation_id=CONV, user_id=IDS["b"], after_seq=seqs[-3], limit=2),
+        metadata=md(SERVICE),
+    )
+    assert [e.seq for e in page.events] == seqs[-2:], page
+    expect_code(grpc.StatusCode.PERMISSION_DENIED, lambda: msgs.GetEventsAfter(req, metadata=md(TOKEN_C)))
+
+
+@check("MessageService.GetConversationMemberIds (extension)")
+def _():
+    req = message_pb2.GetConversationMemberIdsRequest(conversation_id=CONV)
+    ids = set(msgs.GetConversationMemberIds(req, metadata=md(TOKEN_B)).user_ids)
+    assert {IDS["a"], IDS["b"]} <= ids and IDS["c"] not in ids, ids
+    expect_code(grpc.StatusCode.PERMISSION_DENIED, lambda: msgs.GetConversationMemberIds(req, metadata=md(TOKEN_C)))
+
+
+@check("MessageService.UpdateReadPosition (extension): seen implies delivered")
+def _():
+    seq = STATE["last_seq"]
+    req = message_pb2.UpdateReadPositionRequest(conversation_id=CONV, user_id=IDS["a"], seen_seq=seq)
+    out = msgs.UpdateReadPosition(req, metadata=md(SERVICE))
+    assert (out.user_id, out.delivered_seq, out.seen_seq) == (IDS["a"], seq, seq), out
+    empty = message_pb2.UpdateReadPositionRequest(conversation_id=CONV)
+    expect_code(grpc.StatusCode.INVALID_ARGUMENT, lambda: msgs.UpdateReadPosition(empty, metadata=md(TOKEN_A)))
+
+
 # ---------------- connection.v1 ----------------
 @check("ConnectionManager: the STOMP session is registered; online users")
 def _():
@@ -273,6 +308,14 @@ def _():
         grpc.StatusCode.PERMISSION_DENIED,
         lambda: conns.GetAllConnections(connection_pb2.GetAllConnectionsRequest(), metadata=md(TOKEN_A)),
     )
+
+
+@check("ConnectionManager.GetConnectionsByUsers (extension)")
+def _():
+    req = connection_pb2.GetConnectionsByUsersRequest(user_ids=[IDS["a"], IDS["b"]])
+    found = conns.GetConnectionsByUsers(req, metadata=md(SERVICE)).connections
+    assert any(c.user_id == IDS["b"] for c in found), found
+    expect_code(grpc.StatusCode.PERMISSION_DENIED, lambda: conns.GetConnectionsByUsers(req, metadata=md(TOKEN_A)))
 
 
 # ---------------- health and reflection ----------------
