@@ -79,3 +79,31 @@ test('htmlfile and jsonp-polling pages chat with WebSocket disabled', { timeout:
   await erinPage.context().close();
   await frankPage.context().close();
 });
+
+test('iframe-htmlfile runs inside /ws/iframe.html, which loads the sockjs-client the gateway serves', { timeout: 120000 }, async () => {
+  const s = h.suffix();
+  const ivy = await server.user(`ivy_${s}`);
+  const jon = await server.user(`jon_${s}`);
+  const dm = await server.rest('POST', '/api/v1/conversations', { token: ivy.token, json: { type: 'DM', memberIds: [jon.id] } });
+  const page = await h.openPage(server, { name: 'ivy', query: '?transport=iframe-htmlfile', initScript: NO_WEBSOCKET });
+  await h.signIn(page, ivy.name);
+  assert.equal(await page.getAttribute('#conn-status', 'data-transport'), 'iframe-htmlfile');
+  const frame = page.frames().find((f) => new URL(f.url()).pathname.startsWith('/ws/iframe'));
+  assert.ok(frame, `a frame runs /ws/iframe.html: ${page.frames().map((f) => f.url()).join(', ')}`);
+  const inFrame = await frame.evaluate(() => ({
+    scripts: [...document.scripts].map((x) => x.src && new URL(x.src).pathname).filter(Boolean),
+    sockjs: typeof window.SockJS,
+  }));
+  assert.deepEqual(inFrame.scripts, ['/assets/vendor/sockjs.min.js'], 'the iframe loads the served sockjs-client');
+  assert.equal(inFrame.sockjs, 'function');
+  await page.locator(`#conversations li[data-conversation-id="${dm.conversationId}"] button`).click();
+  await page.waitForSelector('#composer:not([hidden])');
+  await server.send(jon, dm.conversationId, 'to the iframe transport');
+  await h.messageByText(page, 'to the iframe transport').waitFor();
+  await h.sendFromComposer(page, 'from the iframe transport');
+  await page.waitForFunction(() => !document.querySelector('#messages .message.pending'));
+  const stored = await server.rest('GET', `/api/v1/conversations/${dm.conversationId}/messages`, { token: jon.token });
+  assert.ok(stored.some((m) => m.text === 'from the iframe transport'), 'the message sent through the iframe is stored');
+  assert.deepEqual(page.problems, [], 'no page errors');
+  await page.context().close();
+});
