@@ -3,7 +3,8 @@
 // sides (the gateway's SockJS `websocket` transport disabled, `window.WebSocket` removed in
 // the pages): one page uses `htmlfile` (a streaming iframe), the other `jsonp-polling`
 // (script polling, sends through a form posted into an iframe). They chat both ways and an
-// edit shows on the other side.
+// edit shows on the other side. A third page uses `iframe-htmlfile`, which runs sockjs-client
+// inside `/ws/iframe.html`: that page loads the copy the gateway serves, not a CDN's.
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');

@@ -6,8 +6,10 @@
 #   chat.test.js    two users in two browser contexts chat (edit, reaction, thread reply,
 #                   pin, delete, typing, attachment, unread counts, search); the pages survive
 #                   a server restart and show the messages sent meanwhile
-#   sockjs.test.js  the iframe-based SockJS transports (htmlfile, jsonp-polling) with
-#                   WebSocket disabled on the server and in the pages
+#                   (the replay after the resume is checked), and the history scrolls back
+#                   page by page
+#   sockjs.test.js  the iframe-based SockJS transports (htmlfile, jsonp-polling,
+#                   iframe-htmlfile) with WebSocket disabled on the server and in the pages
 # Screenshots of the windows are saved in CHAT_BROWSER_ARTIFACTS (default
 # target/browser-artifacts/) and their paths printed.
 #
