@@ -5,6 +5,10 @@
 //! `v1alpha`) so standard tools (grpcurl, grpc_cli, grpc-health-probe) discover it.
 //!
 //! Entry point: [`GrpcServer`]. Interfaces authenticate and convert; [`ChatService`] decides.
+//! Extensions beyond the seed (new rpcs and fields, no new service): `UpdateReadPosition`,
+//! `GetEventsAfter`, `GetConversationMemberIds` and `GetConnectionsByUsers`, what a gateway in
+//! its own process needs; the [`client`] module is that gateway's side ([`GrpcCore`],
+//! [`GrpcRegistry`]).
 //!
 //! # Authentication
 //! Every rpc except `AuthService.Hello`, health and reflection needs `authorization: Bearer
