@@ -247,3 +247,11 @@ impl EventLog for KafkaLog {
         Ok(Box::new(self.consumer(group).await?))
     }
 }
+
+// `ConnectError` goes into `anyhow` and across tasks.
+const _: fn() = || {
+    fn bounds<T: std::error::Error + Send + Sync + 'static>() {}
+    bounds::<ConnectError>();
+    fn shared<T: Send + Sync>() {}
+    shared::<KafkaLog>();
+};
