@@ -178,10 +178,16 @@ async fn publish_is_unavailable_when_the_topic_cannot_take_records() {
     let log = KafkaLog::connect(cfg.clone()).await.expect("connect");
     log.publish(&[common::event(ConversationId::new(), 1)]).await.expect("publish while the topic exists");
     delete_topic(&cfg).await;
+    // Deletion is applied asynchronously: wait until the broker no longer lists the topic.
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    while log.ready().await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "topic still listed after deletion");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(matches!(log.ready().await, Err(PipelineError::Unavailable(_))), "not ready without the topic");
     // The broker does not create topics on demand: no delivery report can be a success.
     let res = log.publish(&[common::event(ConversationId::new(), 1)]).await;
     assert!(matches!(res, Err(PipelineError::Unavailable(_))), "got {res:?}");
-    assert!(matches!(log.ready().await, Err(PipelineError::Unavailable(_))));
 }
 
 #[tokio::test]
