@@ -306,16 +306,17 @@ pub async fn run(plan: &LoadPlan, conns: Vec<Connected>) -> Result<LoadOutcome, 
         let (w, d, epoch) = (plan.warmup, plan.duration, recorder.epoch);
         tokio::spawn(async move {
             tokio::time::sleep_until((epoch + w).into()).await;
-            let a = ProcSample::read_all(&pids);
+            let me = [std::process::id()];
+            let a = (ProcSample::read_all(&pids), ProcSample::read_all(&me));
             tokio::time::sleep_until((epoch + w + d).into()).await;
-            let b = ProcSample::read_all(&pids);
+            let b = (ProcSample::read_all(&pids), ProcSample::read_all(&me));
             (a, b)
         })
     };
     for s in senders {
         let _ = s.await;
     }
-    let (before, after) = sampler.await.unwrap_or_default();
+    let ((before, client_before), (after, client_after)) = sampler.await.unwrap_or_default();
 
     // Drain: wait for every owed delivery and receipt, or for `drain` without progress.
     let owed = |r: &Recorder| -> (u64, u64) {
@@ -370,6 +371,7 @@ pub async fn run(plan: &LoadPlan, conns: Vec<Connected>) -> Result<LoadOutcome, 
         distribution: distribution(&lat),
         server_cpu_secs: (after.cpu_secs - before.cpu_secs).max(0.0),
         server_peak_rss_bytes: after.peak_rss_bytes,
+        client_cpu_secs: (client_after.cpu_secs - client_before.cpu_secs).max(0.0),
         window_secs: window,
     })
 }

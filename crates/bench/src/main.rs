@@ -85,6 +85,11 @@ enum Cmd {
         /// Name of the topology in the report (with --rest).
         #[arg(long, default_value = "external")]
         topology: String,
+        /// Environment of the chat-sys the harness starts, `KEY=VALUE` (repeatable), e.g.
+        /// `CHAT_GATEWAY__WS_READ_BUFFER_BYTES=1024` for a sensitivity run (chat-sys's
+        /// `CHAT_*` variables override its config file).
+        #[arg(long)]
+        server_env: Vec<String>,
     },
     /// Write docs/benchmarks.md and the PNG plots from a results file.
     Report {
@@ -236,6 +241,7 @@ async fn run(cmd: Cmd) -> Result<ExitCode, BenchError> {
         gateway,
         pid,
         topology,
+        server_env,
     } = cmd
     else {
         return Ok(ExitCode::FAILURE);
@@ -286,7 +292,14 @@ async fn run(cmd: Cmd) -> Result<ExitCode, BenchError> {
                         "no binary: build it (cargo build -p chat-sys) or set CHAT_SYS_BIN".into(),
                     )
                 })?;
-                let s = ChatSysProcess::spawn(&bin, "").await?;
+                let env: Vec<(String, String)> = server_env
+                    .iter()
+                    .map(|kv| match kv.split_once('=') {
+                        Some((k, v)) => Ok((k.to_string(), v.to_string())),
+                        None => Err(BenchError::Param("server-env", format!("{kv:?}: expected KEY=VALUE"))),
+                    })
+                    .collect::<Result<_, _>>()?;
+                let s = ChatSysProcess::spawn(&bin, &env).await?;
                 (s.topology.clone(), Some(s))
             }
         };

@@ -48,7 +48,7 @@ fn mib(b: f64) -> String {
 
 fn load_row(rec: &Record, o: &LoadOutcome) -> String {
     format!(
-        "| {} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {} | {} | {}/{}/{} |\n",
+        "| {} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {} | {} | {}/{}/{} |\n",
         rec.system,
         o.offered_per_sec,
         o.acked_per_sec,
@@ -58,6 +58,7 @@ fn load_row(rec: &Record, o: &LoadOutcome) -> String {
         o.latency.p999_us / 1e3,
         o.latency.max_us / 1e3,
         o.server_cores(),
+        o.client_cpu_secs / o.window_secs.max(1e-9),
         o.delivered_per_cpu_sec(),
         mib(o.server_peak_rss_bytes as f64),
         o.errors,
@@ -67,9 +68,10 @@ fn load_row(rec: &Record, o: &LoadOutcome) -> String {
     )
 }
 
-const LOAD_HEADER: &str = "| system | offered msg/s | acked msg/s | deliveries/s | p50 ms | p99 ms | p99.9 ms | max ms | server cores | deliveries per server CPU-s | server peak RSS | errors | lost/dup/order |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+const LOAD_HEADER: &str = "| system | offered msg/s | acked msg/s | deliveries/s | p50 ms | p99 ms | p99.9 ms | max ms | server cores | client cores | deliveries per server CPU-s | server peak RSS | errors | lost/dup/order |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
 
-/// Writes the markdown report to `out` and the plots into `plots`.
+/// Writes the markdown report to `out` and the plots into `plots`; the hand-written analysis
+/// in `plots/findings.md` (bottlenecks, profiles), when present, is appended.
 ///
 /// # Errors
 /// [`BenchError::Io`] when a file cannot be written; [`BenchError::Plot`] when drawing fails.
@@ -187,6 +189,14 @@ pub fn write(r: &Results, out: &Path, plots: &Path) -> Result<(), BenchError> {
             );
         }
     }
+    if let Some((rec, _)) = ing.first()
+        && let (Some(c), Some(b)) = (rec.metrics.get("commits"), rec.metrics.get("avg_batch"))
+    {
+        let _ = writeln!(
+            md,
+            "Group commit (the server's `chat_core_send_batch_size`, whole run): {c:.0} commits, {b:.1} sends per commit.\n"
+        );
+    }
     // Idle.
     let idle: Vec<_> = r.records.iter().filter(|x| x.scenario == "idle").collect();
     if !idle.is_empty() {
@@ -245,6 +255,9 @@ pub fn write(r: &Results, out: &Path, plots: &Path) -> Result<(), BenchError> {
         }
         md.push('\n');
     }
+    if let Ok(findings) = std::fs::read_to_string(plots.join("findings.md")) {
+        md.push_str(&findings);
+    }
     std::fs::write(out, md).map_err(|e| BenchError::Io(format!("writing {}", out.display()), e))
 }
 
@@ -280,7 +293,7 @@ fn targets(r: &Results, md: &mut String) {
             "| fanout p99 < 5 ms at half the highest sustained rate ({:.0} msg/s) | {:.2} ms | {} |",
             o.offered_per_sec,
             o.latency.p99_us / 1e3,
-            yes(o.latency.p99_us < 5_000.0)
+            yes(o.latency.count > 0 && o.integrity.is_clean() && o.latency.p99_us < 5_000.0)
         );
         let _ = rec;
     }
@@ -442,6 +455,7 @@ fn latency_plot(fan: &[(&Record, &LoadOutcome)], path: &Path) -> Result<(), Benc
         })
         .collect();
     let ymax = series.iter().flat_map(|(_, v)| v.iter().map(|p| p.1)).fold(1.0, f64::max) * 2.0;
+    let ymin = series.iter().flat_map(|(_, v)| v.iter().map(|p| p.1)).fold(ymax, f64::min) / 2.0;
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
     let mut chart = ChartBuilder::on(&root)
@@ -449,13 +463,21 @@ fn latency_plot(fan: &[(&Record, &LoadOutcome)], path: &Path) -> Result<(), Benc
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(80)
-        .build_cartesian_2d(0f64..5.0, (0.001f64..ymax).log_scale())
+        .build_cartesian_2d(0f64..5.0, (ymin.max(0.001)..ymax).log_scale())
         .map_err(|e| err(e.to_string()))?;
     chart
         .configure_mesh()
         .x_desc("percentile")
         .y_desc("latency ms (log)")
-        .x_label_formatter(&|x| format!("{}", 100.0 - 100.0 * 10f64.powf(-x)))
+        .x_labels(6)
+        .x_label_formatter(&|x| match x.round() as i32 {
+            0 => "0".into(),
+            1 => "90".into(),
+            2 => "99".into(),
+            3 => "99.9".into(),
+            4 => "99.99".into(),
+            _ => "99.999".into(),
+        })
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(|e| err(e.to_string()))?;

@@ -130,4 +130,18 @@ impl Rest {
             }
         }
     }
+
+    /// The sum and count of a Prometheus summary/histogram `name` on `/metrics` (e.g.
+    /// `chat_core_send_batch_size`); `None` when the server does not export it.
+    pub async fn metric_sum_count(&self, name: &str) -> Option<(f64, f64)> {
+        let text = self.http.get(format!("{}/metrics", self.base)).send().await.ok()?.text().await.ok()?;
+        let value = |suffix: &str| -> Option<f64> {
+            let key = format!("{name}{suffix}");
+            text.lines()
+                .find(|l| l.split([' ', '{']).next() == Some(key.as_str()))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse().ok())
+        };
+        Some((value("_sum")?, value("_count")?))
+    }
 }

@@ -39,6 +39,9 @@ pub struct LoadOutcome {
     pub server_cpu_secs: f64,
     /// Server peak RSS (`VmHWM`) at the end, bytes.
     pub server_peak_rss_bytes: u64,
+    /// CPU seconds the load generator itself spent in the window (it shares the machine).
+    #[serde(default)]
+    pub client_cpu_secs: f64,
     /// Measurement window, seconds.
     pub window_secs: f64,
 }

@@ -68,19 +68,19 @@ pub fn chat_sys_bin() -> Option<PathBuf> {
 }
 
 impl ChatSysProcess {
-    /// Starts `bin serve` with [`BENCH_CONFIG`] plus `extra_config` (TOML appended), a fresh
-    /// data directory and ports 0; waits until it logs its addresses and `/readyz` answers.
+    /// Starts `bin serve` with [`BENCH_CONFIG`] and the environment `env` (chat-sys's
+    /// `CHAT_*` variables override the file), a fresh data directory and ports 0; waits until
+    /// it logs its addresses and `/readyz` answers.
     ///
     /// # Errors
     /// [`BenchError::Server`] when it cannot start or exits; [`BenchError::Timeout`].
-    pub async fn spawn(bin: &Path, extra_config: &str) -> Result<ChatSysProcess, BenchError> {
+    pub async fn spawn(bin: &Path, env: &[(String, String)]) -> Result<ChatSysProcess, BenchError> {
         let dir = tempfile::Builder::new()
             .prefix("chat-bench-")
             .tempdir()
             .map_err(|e| BenchError::Io("temporary directory".into(), e))?;
         let config = dir.path().join("chat-sys.toml");
-        std::fs::write(&config, format!("{BENCH_CONFIG}\n{extra_config}"))
-            .map_err(|e| BenchError::Io("writing chat-sys.toml".into(), e))?;
+        std::fs::write(&config, BENCH_CONFIG).map_err(|e| BenchError::Io("writing chat-sys.toml".into(), e))?;
         let mut child = Command::new(bin)
             .arg("--config")
             .arg(&config)
@@ -90,6 +90,7 @@ impl ChatSysProcess {
             .current_dir(dir.path())
             .env("RUST_LOG", "warn,chat_sys=info")
             .env("NO_COLOR", "1")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -34,7 +34,10 @@ pub async fn run(
     let (users, channels) = chat_sys_setup(topology, &s, "ing").await?;
     let plan = chat_sys_plan(topology, &s, &users, &channels);
     let conns = connect_all(&plan).await?;
+    let rest = crate::rest::Rest::new(&topology.rest);
+    let batches_before = rest.metric_sum_count("chat_core_send_batch_size").await;
     let o = run_load(&plan, conns).await?;
+    let batches_after = rest.metric_sum_count("chat_core_send_batch_size").await;
     progress(&format!(
         "ingest chat-sys: acked {:.0}/s (ack p50 {:.0} µs, p99 {:.0} µs), delivered {:.0}/s, {:.2} server cores, errors {}, lost {} dup {} order {} seq {}",
         o.acked_per_sec,
@@ -48,7 +51,7 @@ pub async fn run(
         o.integrity.order_violations,
         o.integrity.seq_violations
     ));
-    out.push(Record {
+    let mut rec = Record {
         scenario: "ingest".into(),
         system: "chat-sys".into(),
         params: s.params(),
@@ -58,7 +61,16 @@ pub async fn run(
             topology.name
         )],
         ..Default::default()
-    });
+    };
+    // Group commit as the server saw it (whole run, warm-up and drain included).
+    if let (Some((s0, c0)), Some((s1, c1))) = (batches_before, batches_after)
+        && c1 > c0
+    {
+        rec.metrics.insert("commits".into(), c1 - c0);
+        rec.metrics.insert("avg_batch".into(), (s1 - s0) / (c1 - c0));
+        progress(&format!("ingest chat-sys: {} commits, {:.1} sends per commit", c1 - c0, (s1 - s0) / (c1 - c0)));
+    }
+    out.push(rec);
 
     let dir = tempfile::tempdir().map_err(|e| BenchError::Io("temporary directory".into(), e))?;
     let r = sqlite_insert_rate(dir.path(), sqlite_rows, sqlite_batch, s.conversations().max(1), s.body_bytes).await?;
