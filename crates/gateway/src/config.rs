@@ -111,14 +111,22 @@ pub struct WebConfig {
     /// and host name with port [`WebConfig::rest_port`]. The REST API answers such
     /// cross-origin calls through its CORS policy (`chat_core::rest::cors`).
     pub rest_url: String,
-    /// Port of the REST API when [`WebConfig::rest_url`] is empty. Default 8081 (the REST
-    /// listener's default port).
-    pub rest_port: u16,
+    /// Port of the REST API when [`WebConfig::rest_url`] is empty. Default: unset, which a
+    /// process running both listeners (`chat-sys serve`) fills with its REST port; else 8081
+    /// (the REST listener's default port, see [`WebConfig::effective_rest_port`]).
+    pub rest_port: Option<u16>,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
-        WebConfig { enabled: true, rest_url: String::new(), rest_port: 8081 }
+        WebConfig { enabled: true, rest_url: String::new(), rest_port: None }
+    }
+}
+
+impl WebConfig {
+    /// The REST port the page is told: [`WebConfig::rest_port`], else 8081.
+    pub fn effective_rest_port(&self) -> u16 {
+        self.rest_port.unwrap_or(8081)
     }
 }
 

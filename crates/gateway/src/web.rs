@@ -139,7 +139,7 @@ struct Web {
 fn config_json(cfg: &GatewayConfig) -> Bytes {
     let body = serde_json::json!({
         "restUrl": cfg.web.rest_url.trim_end_matches('/'),
-        "restPort": cfg.web.rest_port,
+        "restPort": cfg.web.effective_rest_port(),
         "webSocketPath": "/ws/websocket",
         "sockJsPath": cfg.sockjs.enabled.then_some("/ws"),
         "sockJsWebSocket": cfg.sockjs.enabled && cfg.sockjs.websocket,

@@ -128,7 +128,7 @@ async fn etag_revalidation_and_unknown_asset() {
 #[tokio::test]
 async fn config_json_tells_the_page_where_the_apis_are() {
     let mut cfg = test_config();
-    cfg.web.rest_port = 18081;
+    cfg.web.rest_port = Some(18081);
     let stack = Stack::start(cfg).await;
     let r = get(stack.addr, "/config.json", &[]).await;
     assert_eq!(r.status, 200);
@@ -147,6 +147,7 @@ async fn config_json_tells_the_page_where_the_apis_are() {
     let stack = Stack::start(cfg).await;
     let v: serde_json::Value = serde_json::from_slice(&get(stack.addr, "/config.json", &[]).await.body).expect("json");
     assert_eq!(v["restUrl"], "https://api.example.com");
+    assert_eq!(v["restPort"], 8081, "unset: the REST listener's default port");
 }
 
 #[tokio::test]
