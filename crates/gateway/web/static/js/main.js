@@ -110,6 +110,7 @@ class App {
   async refreshConversations() {
     const summaries = await this.api.conversations();
     for (const s of summaries) this.store.upsertConversation(s);
+    this.store.rankFromServer(summaries);
     const known = new Set(summaries.map((s) => s.conversationId));
     for (const id of [...this.store.conversations.keys()]) {
       if (!known.has(id)) this.store.conversations.delete(id);

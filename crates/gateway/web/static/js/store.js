@@ -47,6 +47,8 @@ export class Store extends EventTarget {
     this.presence = new Map();
     /** The conversation shown in the main view. */
     this.activeId = null;
+    /** Source of conversation ranks (the sidebar's order). */
+    this.rankCounter = 0;
   }
 
   /** Tells the views what changed: `{conversationId?, what}`. */
@@ -69,6 +71,7 @@ export class Store extends EventTarget {
         pins: new Set(),
         typing: new Map(),
         memberIds: [],
+        rank: 0,
         loaded: false,
         hasOlder: true,
         oldestSeq: null,
@@ -94,9 +97,21 @@ export class Store extends EventTarget {
     return c;
   }
 
-  /** Conversations, most recently active first. */
+  /** Conversations, most recently active first (`rank`: see `rankFromServer` and `apply`). */
   sortedConversations() {
-    return [...this.conversations.values()].sort((a, b) => (b.lastActivity || b.updatedAt || '').localeCompare(a.lastActivity || a.updatedAt || ''));
+    return [...this.conversations.values()].sort((a, b) => b.rank - a.rank);
+  }
+
+  /**
+   * Ranks conversations in the order of the server's summary (most recently active first);
+   * a conversation with a new message moves to the top (`apply`).
+   */
+  rankFromServer(summaries) {
+    summaries.forEach((s, i) => {
+      const c = this.conversations.get(s.conversationId);
+      if (c) c.rank = this.rankCounter + summaries.length - i;
+    });
+    this.rankCounter += summaries.length + 1;
   }
 
   /** A display name: `#channel`, or the other members' names for DMs and group DMs. */
@@ -168,7 +183,7 @@ export class Store extends EventTarget {
     if (ev.seq > c.seq + 1) return Applied.GAP;
     c.seq = ev.seq;
     c.lastSeq = Math.max(c.lastSeq || 0, ev.seq);
-    c.lastActivity = ev.eventCreatedAt || ev.createdAt || c.lastActivity;
+    if (ev.eventType === 'MESSAGE') c.rank = ++this.rankCounter;
     this.applyPayload(c, ev);
     this.changed(ev.eventType, c.id);
     return Applied.OK;
