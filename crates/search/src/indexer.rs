@@ -13,6 +13,9 @@
 //!    index (searchable from then on), then commit the log offsets (at-least-once; applying a
 //!    message state twice is harmless, and a conversation's events arrive in seq order, so the
 //!    last applied state is the latest).
+//!
+//! Metrics (Prometheus, through the `metrics` facade): `search_index_messages_applied_total`,
+//! `search_index_commits_total`, `search_index_commit_failures_total`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,8 +77,15 @@ async fn apply_and_commit(index: &Arc<TantivyIndex>, messages: Vec<IndexedMessag
     blocking(move || {
         let watermark = messages.iter().map(|m| m.updated_at).max().unwrap_or(Millis(0));
         let applied = messages.iter().try_for_each(|m| index.apply(m)).and_then(|()| index.commit(watermark));
-        if applied.is_err() {
-            index.rollback();
+        match &applied {
+            Ok(()) => {
+                metrics::counter!("search_index_messages_applied_total").increment(messages.len() as u64);
+                metrics::counter!("search_index_commits_total").increment(1);
+            }
+            Err(_) => {
+                metrics::counter!("search_index_commit_failures_total").increment(1);
+                index.rollback();
+            }
         }
         applied
     })

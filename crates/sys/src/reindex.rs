@@ -97,7 +97,10 @@ pub async fn open_search(
             Ok((service, SearchRuntime { cancel, indexer: None }))
         }
         SearchEngineSetting::Tantivy => {
-            let log = log.context("search.engine = tantivy needs the event log of this process")?;
+            let log = log.context(
+                "search.engine = \"tantivy\" is for `chat-sys serve` (one process); \
+                 set search.engine = \"database\" for the scale-out roles",
+            )?;
             let dir = config.search.index_dir(&config.data_dir);
             let index = open_index(dir.clone(), store.clone()).await?;
             tracing::info!(dir = %dir.display(), "search: tantivy index");
