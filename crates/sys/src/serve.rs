@@ -80,9 +80,6 @@ pub async fn run_with(
     let service = service.with_realtime(realtime.clone());
     let log: Arc<dyn chat_pipeline::EventLog> = pipeline.log.clone();
     let (service, search) = crate::reindex::open_search(&config, service, sql.clone(), Some(log)).await?;
-    let core = Arc::new(chat_gateway::InProcessCore::new(service.clone(), auth.clone()));
-    let gateway = chat_gateway::Gateway::new(config.gateway.clone(), core, realtime.registry(), pipeline.streams());
-
     let http_listener = bind(&config.http, "REST").await?;
     let ws_listener = bind(&config.ws, "gateway").await?;
     let grpc_listener = bind(&config.grpc, "gRPC").await?;
@@ -91,6 +88,11 @@ pub async fn run_with(
         ws: ws_listener.local_addr()?,
         grpc: grpc_listener.local_addr()?,
     };
+    let mut gateway_config = config.gateway.clone();
+    // The web client calls the REST API of this process: tell it the port actually bound.
+    gateway_config.web.rest_port.get_or_insert(bound.http.port());
+    let core = Arc::new(chat_gateway::InProcessCore::new(service.clone(), auth.clone()));
+    let gateway = chat_gateway::Gateway::new(gateway_config, core, realtime.registry(), pipeline.streams());
     tracing::info!(
         rest = %bound.http, gateway = %bound.ws, grpc = %bound.grpc, node = gateway.node_id(),
         "chat-sys serving"

@@ -71,7 +71,12 @@ pub async fn run(
         }),
     );
 
-    let gateway = chat_gateway::Gateway::new(config.gateway.clone(), core, registry, streams);
+    let mut gateway_config = config.gateway.clone();
+    if gateway_config.web.rest_url.is_empty() {
+        // The web client's REST API is the core's: the token endpoint's origin.
+        gateway_config.web.rest_url = client.token_url.trim_end_matches("/oauth2/token").to_owned();
+    }
+    let gateway = chat_gateway::Gateway::new(gateway_config, core, registry, streams);
     let admin = bind(&config.http, "admin").await?;
     let ws = bind(&config.ws, "gateway").await?;
     let addrs = GatewayAddrs { http: admin.local_addr()?, ws: ws.local_addr()? };
