@@ -111,6 +111,17 @@ pub async fn open_search(
     }
 }
 
+/// The search engine of a scale-out core process (`chat-sys core`): always the database's
+/// full-text search, which any number of core processes share; a configured `tantivy` (the
+/// `serve` default) is overridden, with a log line saying so.
+pub fn scale_out_search(config: &Config, service: ChatService, sql: Arc<SqlStore>) -> ChatService {
+    if config.search.engine == SearchEngineSetting::Tantivy {
+        tracing::info!("search: the database's full-text index (the tantivy index is for `serve` only)");
+    }
+    let store: Arc<dyn SearchStore> = sql;
+    service.with_search(Arc::new(DatabaseSearch::new(store)))
+}
+
 async fn open_index(dir: PathBuf, store: Arc<dyn SearchStore>) -> anyhow::Result<Arc<TantivyIndex>> {
     let shown = dir.display().to_string();
     tokio::task::spawn_blocking(move || TantivyIndex::open(&dir, store))
