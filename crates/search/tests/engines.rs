@@ -1,7 +1,8 @@
 //! The seeded corpus (tests/common/corpus.rs) on every engine: tantivy fed from the event log,
 //! and the database's own full-text search on SQLite (FTS5), MariaDB/MySQL (InnoDB FULLTEXT)
 //! and PostgreSQL (tsvector GIN). Each test: the known answer sets, then an edit and a delete,
-//! then the answers they change.
+//! then the answers they change, also after the database rebuilt its index (`chat-sys
+//! reindex`).
 
 mod common;
 
@@ -16,6 +17,8 @@ async fn database_engine(backend: Backend) {
     let c = seed(&db.store).await;
     check_seeded(&engine, &c).await;
     edit_and_delete(&db.store, &c).await;
+    check_changed(&engine, &c).await;
+    db.search_store().rebuild_search_index().await.expect("rebuild (chat-sys reindex)");
     check_changed(&engine, &c).await;
     db.finish().await;
 }
