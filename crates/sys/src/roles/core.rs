@@ -49,6 +49,8 @@ pub async fn run(
         chat_core::service::RealtimeConfig::default(),
     );
     let service = service.with_realtime(realtime.clone());
+    // Several cores share one index: the database's own full-text search.
+    let service = crate::reindex::scale_out_search(&config, service, sql.clone());
     let (log, kafka_probe) = engines::event_log(&config, "core").await?;
     let db = sql.clone();
     let probes = Probes::default()
