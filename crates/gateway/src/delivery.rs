@@ -17,7 +17,6 @@ use bytes::Bytes;
 use chat_domain::{ConversationEvent, ConversationId, DomainError, EventPayload, UserId};
 use chat_pipeline::{DeliveryBatch, GapNotice, GatewayDelivery, PipelineError};
 use chat_stomp::Version;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
@@ -54,13 +53,25 @@ pub(crate) struct SubscribeCmd {
     pub receipt: Option<Bytes>,
 }
 
+/// CONNECTED as the writer needs it.
+#[derive(Debug)]
+pub(crate) struct ConnectedCmd {
+    /// The encoded CONNECTED frame.
+    pub frame: Bytes,
+    /// The negotiated STOMP version.
+    pub version: Version,
+    /// Who the session is.
+    pub identity: Identity,
+    /// How often the server must send something (heart-beat), if at all.
+    pub send_interval: Option<Duration>,
+}
+
 /// Work for a connection's writer task, in order. The one queue per connection carries
 /// session replies and deliveries alike, so a connection's output keeps its order.
 #[derive(Debug)]
 pub(crate) enum Outbound {
-    /// CONNECTED was accepted: the encoded frame, the session version and identity, and how
-    /// often the server must send something.
-    Connected { frame: Bytes, version: Version, identity: Identity, send_interval: Option<Duration> },
+    /// CONNECTED was accepted (boxed: rare, and it would double the size of every item).
+    Connected(Box<ConnectedCmd>),
     /// An encoded frame (RECEIPT, ...).
     Frame(Bytes),
     /// Write everything queued, then this frame (ERROR) if any, then close the socket.
@@ -73,8 +84,8 @@ pub(crate) enum Outbound {
     Notification(Bytes),
     /// Add a subscription (and replay its `resume` positions).
     Subscribe(Box<SubscribeCmd>),
-    /// Remove a subscription, then write the encoded RECEIPT if any.
-    Unsubscribe { id: String, receipt: Option<Bytes> },
+    /// Remove a subscription (by id), then write the encoded RECEIPT if any.
+    Unsubscribe(Box<(String, Option<Bytes>)>),
     /// Delivery entries were lost: repair these conversations from the store (empty = all).
     Resync(Arc<Vec<ConversationId>>),
 }
@@ -85,7 +96,7 @@ pub(crate) struct ConnHandle {
     /// Session (= registry connection) id.
     pub session_id: Arc<str>,
     /// The connection's outbound queue.
-    pub tx: mpsc::Sender<Outbound>,
+    pub tx: crate::queue::OutboundTx,
     /// Cancelled to stop the connection (either half ended, or slow consumer).
     pub stop: CancellationToken,
     /// Set before `stop` when the connection is closed for being a slow consumer.
@@ -100,11 +111,11 @@ impl ConnHandle {
     pub fn offer(&self, item: Outbound) -> bool {
         match self.tx.try_send(item) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(crate::queue::TrySendError::Full) => {
                 self.close_slow();
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(crate::queue::TrySendError::Closed) => false,
         }
     }
 

@@ -43,6 +43,7 @@ pub mod core;
 pub mod delivery;
 pub mod destinations;
 pub mod json;
+mod queue;
 pub mod server;
 mod session;
 mod sockjs;

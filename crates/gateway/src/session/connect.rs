@@ -5,12 +5,14 @@
 //! CONNECT frame, its `passcode` header, the handshake query `?token=` (seed). Tokens are
 //! never logged.
 
+use std::borrow::Cow;
+
 use chat_domain::{DomainError, Millis};
 use chat_pipeline::{Connection, SessionState};
 use chat_stomp::{ConnectFrame, server};
 
 use super::{Handled, Next, Session, StompError};
-use crate::delivery::Outbound;
+use crate::delivery::{ConnectedCmd, Outbound};
 
 impl Session {
     pub(super) async fn on_connect(&mut self, connect: ConnectFrame) -> Handled {
@@ -51,8 +53,11 @@ impl Session {
         self.identity = Some(identity);
         self.registered = true;
         metrics::gauge!("gateway_sessions").increment(1.0);
-        let device = connect.headers.get("device-type").map(str::to_owned);
+        let device = connect.headers.get("device-type").map(|d| Cow::Owned(d.to_owned()));
         self.device_type = device.unwrap_or_else(|| device_from_user_agent(self.peer.user_agent.as_deref()).into());
+        // Only CONNECT needs them: not held for the life of the connection.
+        self.peer.query_token = None;
+        self.peer.user_agent = None;
         self.register_connection().await;
 
         let hb = self.shared.cfg.heartbeat().negotiate(connect.heart_beat);
@@ -60,7 +65,12 @@ impl Session {
         let server_name = concat!("chat-sys/", env!("CARGO_PKG_VERSION"));
         let frame = server::connected(version, hb.reply, Some(server_name), Some(&self.id));
         let frame = self.encode(&frame).ok_or_else(|| StompError::new("internal error: cannot encode CONNECTED"))?;
-        self.queue(Outbound::Connected { frame, version, identity, send_interval: hb.send_interval });
+        self.queue(Outbound::Connected(Box::new(ConnectedCmd {
+            frame,
+            version,
+            identity,
+            send_interval: hb.send_interval,
+        })));
         tracing::debug!(session = %self.id, user = %identity.user_id, %version, "session connected");
         Ok(Next::Continue)
     }
@@ -77,7 +87,7 @@ impl Session {
             gateway_node_id: self.shared.cfg.node_id.clone(),
             connected_at: now,
             last_ping_at: now,
-            device_type: self.device_type.clone(),
+            device_type: self.device_type.to_string(),
             ip_address: self.peer.addr.map(|a| a.ip().to_string()).unwrap_or_default(),
             state: SessionState::Connected,
         };

@@ -51,7 +51,7 @@ impl Session {
         // Unknown ids are accepted (idempotent unsubscribe).
         self.subscriptions.remove(&id);
         let receipt = receipt.as_deref().and_then(|r| self.encode(&chat_stomp::server::receipt(r)));
-        self.queue(Outbound::Unsubscribe { id, receipt });
+        self.queue(Outbound::Unsubscribe(Box::new((id, receipt))));
         Ok(Next::Continue)
     }
 }

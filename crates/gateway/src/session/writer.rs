@@ -22,12 +22,12 @@ use bytes::{Bytes, BytesMut};
 use chat_domain::{ConversationId, UserId};
 use chat_stomp::{Version, encode_for_version, encode_heartbeat, server};
 use futures::SinkExt;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::Shared;
 use crate::delivery::{ConnHandle, Outbound, RenderedEvent, SubscribeCmd, render};
 use crate::destinations::SubscribeDestination;
+use crate::queue::OutboundRx;
 use crate::session::OutboundSink;
 
 /// One subscription as the writer tracks it.
@@ -52,7 +52,7 @@ pub(crate) struct Writer {
     shared: Arc<Shared>,
     handle: ConnHandle,
     sink: OutboundSink,
-    rx: mpsc::Receiver<Outbound>,
+    rx: OutboundRx,
     version: Version,
     user: Option<UserId>,
     subs: Vec<Sub>,
@@ -65,7 +65,7 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// A writer for one connection.
-    pub fn new(shared: Arc<Shared>, handle: ConnHandle, sink: OutboundSink, rx: mpsc::Receiver<Outbound>) -> Self {
+    pub fn new(shared: Arc<Shared>, handle: ConnHandle, sink: OutboundSink, rx: OutboundRx) -> Self {
         Writer {
             shared,
             handle,
@@ -107,7 +107,7 @@ impl Writer {
                 _ = stop.cancelled() => return End::Aborted,
                 _ = shutdown.cancelled() => {
                     self.rx.close();
-                    while let Ok(item) = self.rx.try_recv() {
+                    while let Some(item) = self.rx.try_recv() {
                         if self.handle_item(item).await {
                             break;
                         }
@@ -127,8 +127,8 @@ impl Writer {
             let mut closing = self.handle_item(item).await;
             while !closing && self.buf.len() < self.shared.cfg.max_coalesce_bytes {
                 match self.rx.try_recv() {
-                    Ok(item) => closing = self.handle_item(item).await,
-                    Err(_) => break,
+                    Some(item) => closing = self.handle_item(item).await,
+                    None => break,
                 }
             }
             if !self.flush_guarded().await {
@@ -174,11 +174,11 @@ impl Writer {
     /// Handles one queued item; `true` when the connection must close after flushing.
     async fn handle_item(&mut self, item: Outbound) -> bool {
         match item {
-            Outbound::Connected { frame, version, identity, send_interval } => {
-                self.version = version;
-                self.user = Some(identity.user_id);
-                self.send_interval = send_interval;
-                self.buf.extend_from_slice(&frame);
+            Outbound::Connected(c) => {
+                self.version = c.version;
+                self.user = Some(c.identity.user_id);
+                self.send_interval = c.send_interval;
+                self.buf.extend_from_slice(&c.frame);
             }
             Outbound::Frame(frame) => self.buf.extend_from_slice(&frame),
             Outbound::Close(frame) => {
@@ -187,17 +187,21 @@ impl Writer {
                 }
                 return true;
             }
+            // Store reads (gap repair, resume, resync) are boxed where they start: their
+            // futures are large and exist only while they run, so an idle writer's task
+            // does not carry their space.
             Outbound::Event(ev) => self.deliver_event(&ev).await,
             Outbound::Ephemeral(body) => self.write_to_all(SubscribeDestination::Messages, &body),
             Outbound::Notification(body) => self.write_to_all(SubscribeDestination::Notifications, &body),
-            Outbound::Subscribe(cmd) => self.subscribe(*cmd).await,
-            Outbound::Unsubscribe { id, receipt } => {
+            Outbound::Subscribe(cmd) => Box::pin(self.subscribe(*cmd)).await,
+            Outbound::Unsubscribe(u) => {
+                let (id, receipt) = *u;
                 self.subs.retain(|s| s.id != id);
                 if let Some(r) = receipt {
                     self.buf.extend_from_slice(&r);
                 }
             }
-            Outbound::Resync(convs) => self.resync(&convs).await,
+            Outbound::Resync(convs) => Box::pin(self.resync(&convs)).await,
         }
         false
     }
@@ -237,7 +241,7 @@ impl Writer {
             match self.subs[i].last_seq.get(&ev.conversation_id).copied() {
                 Some(last) if ev.seq <= last => continue,
                 Some(last) if ev.seq > last + 1 => {
-                    self.replay(i, ev.conversation_id, last, Some(ev.seq - 1)).await;
+                    Box::pin(self.replay(i, ev.conversation_id, last, Some(ev.seq - 1))).await;
                     if self.subs.get(i).and_then(|s| s.last_seq.get(&ev.conversation_id)).is_some_and(|l| *l >= ev.seq)
                     {
                         continue;
