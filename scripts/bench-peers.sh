@@ -40,10 +40,12 @@ CONF
 }
 
 install_centrifugo() {
-	if [[ -x $CENTRIFUGO_BIN ]] && "$CENTRIFUGO_BIN" version 2>/dev/null | grep -q "${CENTRIFUGO_VERSION#v}"; then
+	command -v go >/dev/null 2>&1 || PATH="$PATH:/usr/local/go/bin"
+	# `go install` builds report version v0.0.0; the module version is in the build info.
+	if [[ -x $CENTRIFUGO_BIN ]] && go version -m "$CENTRIFUGO_BIN" 2>/dev/null |
+		grep -q "github.com/centrifugal/centrifugo/v6[[:space:]]*$CENTRIFUGO_VERSION"; then
 		return 0
 	fi
-	command -v go >/dev/null 2>&1 || PATH="$PATH:/usr/local/go/bin"
 	command -v go >/dev/null 2>&1 || {
 		log "go is not installed: cannot build Centrifugo"
 		return 1
