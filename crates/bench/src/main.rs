@@ -206,7 +206,7 @@ fn preset(size: Size) -> Preset {
                 drain: secs(10.0),
                 source_addrs: 16,
             },
-            rates: vec![100.0, 250.0, 500.0, 1_000.0, 2_000.0],
+            rates: vec![50.0, 100.0, 200.0, 400.0],
             ingest: Shape {
                 connections: 1_000,
                 members: 2,

@@ -15,10 +15,18 @@ use crate::stats::{Integrity, Percentiles};
 pub struct LoadOutcome {
     /// Offered send rate, messages/s (0 in window mode).
     pub offered_per_sec: f64,
-    /// Acknowledged sends per second, of the sends scheduled in the measurement window.
+    /// Acknowledgements that *arrived* in the measurement window, per second: the rate the
+    /// server sustained (below the offered rate when it falls behind).
     pub acked_per_sec: f64,
-    /// Deliveries per second, of the messages scheduled in the measurement window.
+    /// Deliveries that *arrived* in the measurement window, per second.
     pub delivered_per_sec: f64,
+    /// Acknowledged sends per second, of the sends *scheduled* in the window (acknowledged
+    /// whenever, the drain included).
+    #[serde(default)]
+    pub acked_scheduled_per_sec: f64,
+    /// Deliveries per second, of the messages *scheduled* in the window.
+    #[serde(default)]
+    pub delivered_scheduled_per_sec: f64,
     /// Every send written.
     pub sent_total: u64,
     /// Every acknowledged send.

@@ -222,6 +222,11 @@ pub struct Recorder {
     pub acked_in_window: AtomicU64,
     /// Deliveries of messages scheduled inside the window.
     pub delivered_in_window: AtomicU64,
+    /// Acknowledgements that arrived inside the window (whenever scheduled): the rate the
+    /// server actually sustained, also when it falls behind.
+    pub acked_arrived_in_window: AtomicU64,
+    /// Deliveries that arrived inside the window (whenever scheduled).
+    pub delivered_arrived_in_window: AtomicU64,
     /// Every acknowledged send.
     pub acked_total: AtomicU64,
     /// Every delivery.
@@ -248,6 +253,8 @@ impl Recorder {
             acks: (0..SHARDS).map(|_| Mutex::new(new_histogram())).collect(),
             acked_in_window: AtomicU64::new(0),
             delivered_in_window: AtomicU64::new(0),
+            acked_arrived_in_window: AtomicU64::new(0),
+            delivered_arrived_in_window: AtomicU64::new(0),
             acked_total: AtomicU64::new(0),
             delivered_total: AtomicU64::new(0),
             sent_total: AtomicU64::new(0),
@@ -267,6 +274,9 @@ impl Recorder {
     /// Records a delivery of a message scheduled at `scheduled_ns`, received by connection `conn`.
     pub fn delivered(&self, conn: usize, scheduled_ns: u64) {
         self.delivered_total.fetch_add(1, Ordering::Relaxed);
+        if self.in_window(self.now_ns()) {
+            self.delivered_arrived_in_window.fetch_add(1, Ordering::Relaxed);
+        }
         if self.in_window(scheduled_ns) {
             self.delivered_in_window.fetch_add(1, Ordering::Relaxed);
             let lat = self.now_ns().saturating_sub(scheduled_ns).clamp(1, MAX_LATENCY_NS);
@@ -279,6 +289,9 @@ impl Recorder {
     /// Records the acknowledgement of a send scheduled at `scheduled_ns` on connection `conn`.
     pub fn acked(&self, conn: usize, scheduled_ns: u64) {
         self.acked_total.fetch_add(1, Ordering::Relaxed);
+        if self.in_window(self.now_ns()) {
+            self.acked_arrived_in_window.fetch_add(1, Ordering::Relaxed);
+        }
         if self.in_window(scheduled_ns) {
             self.acked_in_window.fetch_add(1, Ordering::Relaxed);
             let lat = self.now_ns().saturating_sub(scheduled_ns).clamp(1, MAX_LATENCY_NS);

@@ -33,17 +33,22 @@ pub enum Presence {
     Excluded,
 }
 
-/// A run is sustained when it delivered at least this share of what was offered, without errors.
+/// A run is sustained when deliveries arrived at least at this share of the offered rate
+/// during the window, without errors, and its p99 stayed under [`SUSTAINED_P99_US`].
 pub const SUSTAINED: f64 = 0.95;
+/// The p99 bound of a sustained run (1 s): beyond it the backlog is growing.
+pub const SUSTAINED_P99_US: f64 = 1_000_000.0;
 
 /// Whether `o` kept up with its offered rate for conversations of `members`.
 pub fn sustained(o: &LoadOutcome, members: usize) -> bool {
-    o.errors == 0 && o.delivered_per_sec >= SUSTAINED * o.offered_per_sec * members as f64
+    o.errors == 0
+        && o.delivered_per_sec >= SUSTAINED * o.offered_per_sec * members as f64
+        && o.latency.p99_us < SUSTAINED_P99_US
 }
 
 fn record(scenario: &str, system: &str, s: &Shape, o: LoadOutcome, notes: Vec<String>) -> Record {
     let line = format!(
-        "{scenario} {system} offered {:.0}/s: acked {:.0}/s delivered {:.0}/s p50 {:.0} µs p99 {:.0} µs max {:.0} µs, {:.2} server cores, errors {}, lost {} dup {} order {} seq {}",
+        "{scenario} {system} offered {:.0}/s: acked {:.0}/s delivered {:.0}/s p50 {:.0} µs p99 {:.0} µs max {:.0} µs, {:.2} server cores, {:.2} client cores, errors {}, lost {} dup {} order {} seq {}",
         o.offered_per_sec,
         o.acked_per_sec,
         o.delivered_per_sec,
@@ -51,6 +56,7 @@ fn record(scenario: &str, system: &str, s: &Shape, o: LoadOutcome, notes: Vec<St
         o.latency.p99_us,
         o.latency.max_us,
         o.server_cores(),
+        o.client_cpu_secs / o.window_secs.max(1e-9),
         o.errors,
         o.integrity.lost,
         o.integrity.duplicates,
