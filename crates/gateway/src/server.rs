@@ -133,10 +133,13 @@ async fn upgrade(
         .max_message_size(limit)
         .max_frame_size(limit);
     let session_shared = shared.clone();
-    ws.on_upgrade(move |socket| async move {
-        let tracker = session_shared.tasks.clone();
+    // A plain closure returning the session's future (not an `async` block): an async block
+    // would keep its captures (the socket, the peer) for the connection's whole life, next
+    // to the session future that took them over.
+    ws.on_upgrade(move |socket| {
         let (transport, close) = Transport::websocket(socket);
-        tracker.track_future(Session::serve_websocket(session_shared, transport, peer, close)).await;
+        let tracker = session_shared.tasks.clone();
+        tracker.track_future(Session::serve_websocket(session_shared, transport, peer, close))
     })
 }
 

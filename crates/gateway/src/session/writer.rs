@@ -83,7 +83,15 @@ impl Writer {
 
     /// Runs until the connection ends; always cancels the connection's stop token on exit so
     /// the reader ends too.
-    pub async fn run(mut self) {
+    ///
+    /// Not an `async fn` taking `self`: the returned future holds the writer once (an
+    /// `async fn` would also keep its argument for its whole life).
+    pub fn run(self) -> impl Future<Output = ()> + Send + 'static {
+        let mut this = self;
+        async move { this.run_to_end().await }
+    }
+
+    async fn run_to_end(&mut self) {
         let end = self.run_loop().await;
         if matches!(end, End::Aborted) && self.handle.slow.load(Ordering::Acquire) {
             // Best effort: the socket is probably full, so give it a moment only.
