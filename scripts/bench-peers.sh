@@ -66,8 +66,9 @@ start_rabbitmq() {
 		return 0
 	fi
 	log "starting rabbitmq-server"
-	# No systemd here: run the server detached.
-	(RABBITMQ_NODENAME=rabbit@localhost nohup rabbitmq-server </dev/null >/tmp/rabbitmq-bench.log 2>&1 &)
+	# No systemd here: run the server detached, with the hard open-files limit (the fanout
+	# and idle scenarios open thousands of connections; at 1024 RabbitMQ refuses them).
+	(ulimit -n "$(ulimit -Hn)" && RABBITMQ_NODENAME=rabbit@localhost nohup rabbitmq-server </dev/null >/tmp/rabbitmq-bench.log 2>&1 &)
 	for _ in $(seq 1 120); do
 		rabbit_up && break
 		sleep 1
