@@ -49,6 +49,17 @@ async fn full_user_journey() {
     assert_eq!(res.status(), 200);
     let me: Value = res.json().await.unwrap();
     assert_eq!(me["userId"], alice_id.as_str());
+    // ... for reads only: a state-changing request needs the Authorization header (a cookie
+    // rides along on cross-site form posts: CSRF).
+    let res = app
+        .client
+        .post(app.url("/api/v1/conversations"))
+        .header("cookie", format!("accessToken={alice_token}"))
+        .json(&json!({"type": "CHANNEL", "name": "forged"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "a POST authenticated by the cookie alone");
 
     // Login at /api/v1 too.
     let res = app

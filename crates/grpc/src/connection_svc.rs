@@ -22,6 +22,9 @@ use crate::pb::connection::v1::connection_manager_server::ConnectionManager;
 
 /// Longest connection id and gateway node id, in bytes.
 const MAX_ID_BYTES: usize = 128;
+/// Live connections a user may register for itself with a user token (the gateway's
+/// `max_sessions_per_user` default); beyond it RESOURCE_EXHAUSTED.
+const MAX_USER_CONNECTIONS: usize = 16;
 /// Longest device type and IP address, in bytes.
 const MAX_INFO_BYTES: usize = 64;
 /// Most distinct user ids of one `GetConnectionsByUsers` call.
@@ -84,21 +87,36 @@ impl ConnectionManager for ConnectionApi {
         check_len("connection.device_type", &c.device_type, 0, MAX_INFO_BYTES)?;
         check_len("connection.ip_address", &c.ip_address, 0, MAX_INFO_BYTES)?;
         let workspace_id = self.workspace_of(&p, user, &c.workspace_id).await?;
-        if !is_service(&p) {
-            // A user may replace its own connection, never take over another user's id.
+        let now = Millis::now();
+        let (connected_at, last_ping_at) = if is_service(&p) {
+            // A gateway's clock: taken as given, but never in the future (a ping "from the
+            // future" would keep a connection alive past its TTL).
+            let connected_at = c.connected_at.as_ref().map_or(now, millis).min(now);
+            (connected_at, c.last_ping_at.as_ref().map_or(connected_at, millis).min(now))
+        } else {
+            // A user may replace its own connection, never take over another user's id, and
+            // holds a bounded number of live connections; its instants are the server's.
+            let mine = self.0.registry.connections_of_user(user).await.map_err(pipeline_status)?;
+            let replaces = mine.iter().any(|x| x.connection_id == c.connection_id);
+            if !replaces && mine.len() >= MAX_USER_CONNECTIONS {
+                return Err(domain_status(DomainError::RateLimited {
+                    reason: format!("at most {MAX_USER_CONNECTIONS} live connections per user"),
+                    retry_after_ms: 30_000,
+                }));
+            }
             let all = self.0.registry.all_connections().await.map_err(pipeline_status)?;
             if all.iter().any(|x| x.connection_id == c.connection_id && x.user_id != user) {
                 return Err(domain_status(DomainError::Conflict("connection_id is registered by another user".into())));
             }
-        }
-        let connected_at = c.connected_at.as_ref().map_or_else(Millis::now, millis);
+            (now, now)
+        };
         let conn = Connection {
             connection_id: c.connection_id,
             user_id: user,
             workspace_id,
             gateway_node_id: c.gateway_node_id,
             connected_at,
-            last_ping_at: c.last_ping_at.as_ref().map_or(connected_at, millis),
+            last_ping_at,
             device_type: c.device_type,
             ip_address: c.ip_address,
             state: SessionState::Connected,
@@ -140,7 +158,9 @@ impl ConnectionManager for ConnectionApi {
         {
             return Ok(Response::new(pb::UpdateLastPingResponse { success: false }));
         }
-        let at = req.last_ping_at.as_ref().map_or_else(Millis::now, millis);
+        // Users ping with the server's clock; a service's instant is never in the future.
+        let now = Millis::now();
+        let at = if is_service(&p) { req.last_ping_at.as_ref().map_or(now, millis).min(now) } else { now };
         let success = self.0.registry.touch(&req.connection_id, at).await.map_err(pipeline_status)?;
         Ok(Response::new(pb::UpdateLastPingResponse { success }))
     }

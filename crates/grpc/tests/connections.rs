@@ -154,3 +154,48 @@ async fn a_user_manages_only_its_own_connections() {
     let un = UnregisterConnectionRequest { connection_id: "a1".into(), user_id: alice.id.to_string() };
     assert!(c.unregister_connection(authed(&alice.token, un)).await.expect("own unregister").into_inner().success);
 }
+
+#[tokio::test]
+async fn a_user_holds_a_bounded_number_of_connections_on_the_servers_clock() {
+    let s = Stack::start().await;
+    let alice = s.user("alice").await;
+    let mut c = s.conn_client();
+    // A ping "from the year 9999" must not keep the connection alive forever.
+    let far_future = Some(Timestamp { seconds: 253_402_300_799, nanos: 0 });
+    for i in 0..16 {
+        let mut one = conn(&format!("a{i}"), &alice, "gw-fake");
+        one.last_ping_at = far_future;
+        one.connected_at = far_future;
+        let req = RegisterConnectionRequest { connection: Some(one), user_id: String::new() };
+        c.register_connection(authed(&alice.token, req)).await.expect("within the cap");
+    }
+    let req = RegisterConnectionRequest { connection: Some(conn("a16", &alice, "gw-fake")), user_id: String::new() };
+    let err = c.register_connection(authed(&alice.token, req)).await.expect_err("the 17th connection");
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    // Re-registering an existing id is a replacement, not a new connection.
+    let req = RegisterConnectionRequest { connection: Some(conn("a3", &alice, "gw-fake")), user_id: String::new() };
+    c.register_connection(authed(&alice.token, req)).await.expect("replace an own connection");
+
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let own = c
+        .get_connections_by_user(authed(&alice.token, GetConnectionsByUserRequest::default()))
+        .await
+        .expect("own connections")
+        .into_inner()
+        .connections;
+    assert_eq!(own.len(), 16);
+    for x in &own {
+        let ping = x.last_ping_at.as_ref().expect("last ping").seconds;
+        assert!(ping <= now + 1, "a user's ping instant is the server's, not {ping}");
+    }
+    let ping = UpdateLastPingRequest { connection_id: "a0".into(), last_ping_at: far_future };
+    assert!(c.update_last_ping(authed(&alice.token, ping)).await.expect("ping").into_inner().success);
+    let own = c
+        .get_connections_by_user(authed(&alice.token, GetConnectionsByUserRequest::default()))
+        .await
+        .expect("own connections")
+        .into_inner()
+        .connections;
+    let a0 = own.iter().find(|x| x.connection_id == "a0").expect("a0");
+    assert!(a0.last_ping_at.as_ref().expect("last ping").seconds <= now + 1);
+}

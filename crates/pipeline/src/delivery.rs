@@ -252,7 +252,8 @@ impl StreamsShared {
 ///
 /// Bounded by [`StreamsConfig::capacity`] per gateway. When a stream is full, publish waits up
 /// to [`StreamsConfig::max_wait`] for the gateway to acknowledge, then drops the oldest entries
-/// (Redis `MAXLEN` semantics) and the gateway's consumer receives a [`GapNotice`].
+/// (Redis `MAXLEN` semantics) and the gateway's consumer receives a [`GapNotice`]. A stream
+/// that no consumer ever read drops its oldest entries at once, without waiting.
 #[derive(Clone)]
 pub struct InProcessStreams {
     shared: Arc<StreamsShared>,
@@ -304,7 +305,9 @@ impl DeliveryStreams for InProcessStreams {
             {
                 let mut streams = shared.lock();
                 let s = streams.entry(gateway_id.to_owned()).or_default();
-                let overdue = tokio::time::Instant::now() >= deadline;
+                // A stream nobody has ever consumed (a node id no gateway runs) never makes
+                // the fanout wait: it only keeps its newest `capacity` entries.
+                let overdue = s.generation == 0 || tokio::time::Instant::now() >= deadline;
                 let mut appended = false;
                 while pending.peek().is_some() {
                     if s.entries.len() >= cap {

@@ -119,6 +119,21 @@ async fn stream_overflow_drops_the_oldest_and_reports_a_gap() {
 }
 
 #[tokio::test]
+async fn a_stream_no_gateway_ever_consumed_never_makes_publish_wait() {
+    // A node id nobody runs (e.g. registered by a misbehaving client) must not slow the fanout
+    // by `max_wait` per event: its stream just keeps the newest entries.
+    let streams = InProcessStreams::new(StreamsConfig { capacity: 1, max_wait: Duration::from_secs(30) });
+    let conv = ConversationId::new();
+    for seq in 1..=3 {
+        tokio::time::timeout(Duration::from_secs(5), streams.publish("nobody", vec![delivery(conv, seq)]))
+            .await
+            .expect("publish to a never-consumed full stream does not wait for max_wait")
+            .unwrap();
+    }
+    assert_eq!(streams.len_of("nobody"), 1);
+}
+
+#[tokio::test]
 async fn stream_publish_waits_for_acks_within_max_wait() {
     let streams = Arc::new(InProcessStreams::new(StreamsConfig { capacity: 1, max_wait: Duration::from_secs(30) }));
     let conv = ConversationId::new();

@@ -4,7 +4,9 @@
 //! The API authenticates with bearer tokens (`Authorization` header); the policy never allows
 //! credentials (`Access-Control-Allow-Credentials` is not sent), so a foreign page cannot make
 //! a browser send the HttpOnly token cookies cross-origin and read the answer. A page on an
-//! allowed origin only gets what the token it holds already allows.
+//! allowed origin only gets what the token it holds already allows. The `accessToken` cookie
+//! authenticates safe methods (GET, HEAD) only (`extract::bearer_token`), so a cross-site form
+//! post that carries it changes nothing (no CSRF).
 
 use std::time::Duration;
 

@@ -157,14 +157,20 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParams {
     }
 }
 
-/// The bearer token of a request: `Authorization: Bearer <jwt>`, else the `accessToken`
-/// cookie.
+/// The bearer token of a request: `Authorization: Bearer <jwt>`, else — for safe methods
+/// only (GET, HEAD) — the `accessToken` cookie. A browser attaches cookies to cross-site
+/// form posts, so a state-changing request authenticated by the cookie alone would be
+/// forgeable (CSRF); those need the header, which no other site can set.
 pub(crate) fn bearer_token(parts: &Parts) -> Option<String> {
     if let Some(auth) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let (scheme, token) = auth.split_once(' ').unwrap_or((auth, ""));
         return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string());
     }
-    cookie_value(&parts.headers, ACCESS_COOKIE)
+    if parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD {
+        cookie_value(&parts.headers, ACCESS_COOKIE)
+    } else {
+        None
+    }
 }
 
 /// The value of a cookie in the request's `Cookie` headers.

@@ -44,7 +44,15 @@ const PRUNE_AT: usize = 100_000;
 /// what "per user on this node" means when one process runs one gateway).
 #[derive(Debug, Default)]
 pub(crate) struct TypingGate {
-    last_start: Mutex<HashMap<(UserId, ConversationId), Instant>>,
+    last_start: Mutex<HashMap<(UserId, ConversationId), StartState>>,
+}
+
+/// The last forwarded start of a (user, conversation), and whether a stop has ended it. A
+/// stop keeps the instant, so alternating start/stop frames cannot beat the start rate.
+#[derive(Clone, Copy, Debug)]
+struct StartState {
+    at: Instant,
+    active: bool,
 }
 
 impl TypingGate {
@@ -57,24 +65,29 @@ impl TypingGate {
     /// Whether a start at `now` is forwarded (none forwarded within [`TYPING_REFRESH_MS`]).
     pub fn start(&self, user: UserId, conv: ConversationId, now: Instant) -> bool {
         let mut map = self.last_start.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(at) = map.get(&(user, conv))
-            && now.saturating_duration_since(*at) < Duration::from_millis(TYPING_REFRESH_MS)
+        if let Some(last) = map.get(&(user, conv))
+            && now.saturating_duration_since(last.at) < Duration::from_millis(TYPING_REFRESH_MS)
         {
             return false;
         }
         if map.len() >= PRUNE_AT {
-            map.retain(|_, at| now.saturating_duration_since(*at) < Duration::from_millis(TYPING_TTL_MS));
+            map.retain(|_, last| now.saturating_duration_since(last.at) < Duration::from_millis(TYPING_TTL_MS));
         }
-        map.insert((user, conv), now);
+        map.insert((user, conv), StartState { at: now, active: true });
         true
     }
 
-    /// Whether a stop at `now` is forwarded (a start was forwarded within the TTL); forgets
-    /// the start.
+    /// Whether a stop at `now` is forwarded (a start was forwarded within the TTL and not
+    /// stopped yet); ends the start but keeps its instant for the start rate.
     pub fn stop(&self, user: UserId, conv: ConversationId, now: Instant) -> bool {
         let mut map = self.last_start.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(&(user, conv))
-            .is_some_and(|at| now.saturating_duration_since(at) < Duration::from_millis(TYPING_TTL_MS))
+        match map.get_mut(&(user, conv)) {
+            Some(last) if last.active => {
+                last.active = false;
+                now.saturating_duration_since(last.at) < Duration::from_millis(TYPING_TTL_MS)
+            }
+            _ => false,
+        }
     }
 }
 
@@ -174,7 +187,25 @@ mod tests {
         assert!(gate.start(u, ConversationId::new(), t0), "per conversation");
         assert!(gate.stop(u, c, t0 + Duration::from_millis(TYPING_REFRESH_MS + 10)));
         assert!(!gate.stop(u, c, t0 + Duration::from_millis(TYPING_REFRESH_MS + 20)), "stopped already");
-        assert!(gate.start(u, c, t0 + Duration::from_millis(TYPING_REFRESH_MS + 30)), "a start after a stop");
+        assert!(
+            !gate.start(u, c, t0 + Duration::from_millis(TYPING_REFRESH_MS + 30)),
+            "a stop does not reset the start rate"
+        );
+        assert!(gate.start(u, c, t0 + Duration::from_millis(2 * TYPING_REFRESH_MS)), "a start a second later");
+    }
+
+    #[test]
+    fn alternating_starts_and_stops_forward_at_most_one_start_per_interval() {
+        let gate = TypingGate::default();
+        let (u, c) = (UserId::new(), ConversationId::new());
+        let t0 = Instant::now();
+        let mut starts = 0;
+        for i in 0..100u64 {
+            let t = t0 + Duration::from_millis(i * 10);
+            starts += usize::from(gate.start(u, c, t));
+            gate.stop(u, c, t + Duration::from_millis(5));
+        }
+        assert_eq!(starts, 1, "100 start/stop pairs within one second forward one start");
     }
 
     #[test]
