@@ -13,7 +13,7 @@ use chat_auth::{AuthConfig, Authenticator};
 use chat_core::service::{ChatService, CreateChannel, Realtime, RealtimeConfig, ServiceConfig};
 use chat_domain::{ConversationId, Limits, Millis, SeqWindow, UserId, Workspace, WorkspaceId};
 use chat_gateway::{Gateway, GatewayConfig, InProcessCore};
-use chat_pipeline::{InMemoryRegistry, InProcessStreams, Pipeline, PipelineConfig, StreamsConfig};
+use chat_pipeline::{ConnectionRegistry, InMemoryRegistry, InProcessStreams, Pipeline, PipelineConfig, StreamsConfig};
 use chat_stomp::{Command, Decoder, Frame, Item, Limits as StompLimits, encode};
 use chat_storage::{SqlStore, Store, UserStore};
 use futures::{SinkExt, StreamExt};
@@ -54,6 +54,9 @@ pub struct TestUser {
     pub token: String,
 }
 
+/// How a test wraps the connection registry the gateway sees.
+pub type RegistryWrap = dyn Fn(Arc<dyn ConnectionRegistry>) -> Arc<dyn ConnectionRegistry>;
+
 /// Gateway settings for tests: generous send rate.
 pub fn test_config() -> GatewayConfig {
     GatewayConfig { send_rate_per_sec: 100_000, send_burst: 100_000, ..GatewayConfig::default() }
@@ -68,15 +71,21 @@ pub fn test_limits() -> Limits {
 impl Stack {
     /// Starts a stack with `cfg` (no presence or SEEN signals).
     pub async fn start(cfg: GatewayConfig) -> Stack {
-        Stack::start_with(cfg, None).await
+        Stack::start_with(cfg, None, &|r| r).await
     }
 
     /// Starts a stack with `cfg` whose service and gateway push presence and SEEN signals.
     pub async fn start_realtime(cfg: GatewayConfig, realtime: RealtimeConfig) -> Stack {
-        Stack::start_with(cfg, Some(realtime)).await
+        Stack::start_with(cfg, Some(realtime), &|r| r).await
     }
 
-    async fn start_with(cfg: GatewayConfig, realtime: Option<RealtimeConfig>) -> Stack {
+    /// Starts a stack with `cfg` whose gateway sees the connection registry through `wrap`
+    /// (the fanout uses the registry itself).
+    pub async fn start_with_registry(cfg: GatewayConfig, wrap: &RegistryWrap) -> Stack {
+        Stack::start_with(cfg, None, wrap).await
+    }
+
+    async fn start_with(cfg: GatewayConfig, realtime: Option<RealtimeConfig>, wrap: &RegistryWrap) -> Stack {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite:{}", dir.path().join("chat.db").display());
         let sql = SqlStore::connect(&url, Default::default()).await.expect("connect");
@@ -99,7 +108,7 @@ impl Stack {
             None => (service, pipeline.registry()),
         };
         let core = Arc::new(InProcessCore::new(service.clone(), auth.clone()));
-        let gateway = Gateway::new(cfg, core, registry, pipeline.streams());
+        let gateway = Gateway::new(cfg, core, wrap(registry), pipeline.streams());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let gw = gateway.clone();

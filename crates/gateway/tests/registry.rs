@@ -1,0 +1,114 @@
+//! The gateway and the connection registry: a session the registry forgot (Redis flushed,
+//! the entry expired) registers again at its next touch and resyncs, so the events routed
+//! while it was missing still reach the client.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chat_domain::{Millis, UserId, WorkspaceId};
+use chat_gateway::GatewayConfig;
+use chat_pipeline::{Connection, ConnectionRegistry};
+use common::{Stack, message_body, test_config};
+
+/// The stack's registry as the gateway sees it, with touches held back on demand: while
+/// `hold` is set a touch answers `true` without reaching the registry, so the test decides
+/// when the gateway notices that its entry is gone.
+struct HeldTouches {
+    inner: Arc<dyn ConnectionRegistry>,
+    hold: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl ConnectionRegistry for HeldTouches {
+    async fn register(&self, conn: Connection) -> chat_pipeline::Result<()> {
+        self.inner.register(conn).await
+    }
+    async fn unregister(&self, connection_id: &str) -> chat_pipeline::Result<bool> {
+        self.inner.unregister(connection_id).await
+    }
+    async fn touch(&self, connection_id: &str, at: Millis) -> chat_pipeline::Result<bool> {
+        if self.hold.load(Ordering::Acquire) {
+            return Ok(true);
+        }
+        self.inner.touch(connection_id, at).await
+    }
+    async fn connections_of_user(&self, user: UserId) -> chat_pipeline::Result<Vec<Connection>> {
+        self.inner.connections_of_user(user).await
+    }
+    async fn connections_of_users(&self, users: &[UserId]) -> chat_pipeline::Result<Vec<Connection>> {
+        self.inner.connections_of_users(users).await
+    }
+    async fn connections_of_gateway(&self, gateway_node_id: &str) -> chat_pipeline::Result<Vec<Connection>> {
+        self.inner.connections_of_gateway(gateway_node_id).await
+    }
+    async fn all_connections(&self) -> chat_pipeline::Result<Vec<Connection>> {
+        self.inner.all_connections().await
+    }
+    async fn online_users(&self, workspace: Option<WorkspaceId>) -> chat_pipeline::Result<Vec<UserId>> {
+        self.inner.online_users(workspace).await
+    }
+}
+
+#[tokio::test]
+async fn a_session_the_registry_forgot_registers_again_and_resyncs_what_it_missed() {
+    let hold = Arc::new(AtomicBool::new(false));
+    let wrap_hold = hold.clone();
+    let cfg = GatewayConfig { registry_touch_interval_ms: 100, ..test_config() };
+    let stack = Stack::start_with_registry(cfg, &move |inner| {
+        Arc::new(HeldTouches { inner, hold: wrap_hold.clone() }) as Arc<dyn ConnectionRegistry>
+    })
+    .await;
+    let (a, b) = (stack.user("alice").await, stack.user("bob").await);
+    let dm = stack.dm(&a, &b).await;
+    let mut a1 = stack.client(&a).await;
+    let mut b1 = stack.ws("/ws").await;
+    let connected = b1.connect(&[("authorization", &format!("Bearer {}", b.token))]).await;
+    let session = connected.header("session").expect("CONNECTED names the session").to_owned();
+    b1.subscribe("m", "/user/queue/messages", &[]).await;
+
+    let r = a1.send_chat(dm, a.id, "m1", "one").await;
+    a1.until_receipt(&r).await;
+    let got = b1.events("MESSAGE", 1).await;
+    assert_eq!(got[0]["text"], "one");
+
+    // The registry forgets bob's connection behind the session's back (as a Redis flush
+    // would); the session does not notice yet.
+    hold.store(true, Ordering::Release);
+    let registry = stack.pipeline.registry();
+    assert!(registry.unregister(&session).await.unwrap());
+    let r = a1.send_chat(dm, a.id, "m2", "two").await;
+    // Alice's own copy arriving means the fanout has routed the event: not to bob's gateway.
+    let mut own: Vec<serde_json::Value> =
+        a1.until_receipt(&r).await.iter().filter_map(|f| message_body(f, "/user/queue/messages")).collect();
+    while !own.iter().any(|m| m["text"] == "two") {
+        own.extend(a1.messages(1).await);
+    }
+    assert!(registry.connections_of_user(b.id).await.unwrap().is_empty());
+
+    // The next touch finds the entry gone: the session registers again, the missed event is
+    // replayed from the store, then RESYNC (all conversations) tells the client to refresh.
+    hold.store(false, Ordering::Release);
+    let mut got = Vec::new();
+    while !got.iter().any(|m: &serde_json::Value| m["eventType"] == "RESYNC") {
+        got.extend(b1.messages(1).await);
+    }
+    let texts: Vec<&str> =
+        got.iter().filter(|m| m["eventType"] == "MESSAGE").filter_map(|m| m["text"].as_str()).collect();
+    assert_eq!(texts, vec!["two"], "the missed event, before RESYNC: {got:?}");
+    let resync = got.last().unwrap();
+    assert_eq!(resync["conversationIds"], serde_json::json!([]), "empty = every conversation");
+    let again = registry.connections_of_user(b.id).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].connection_id, session);
+
+    // Registered again: live delivery resumes, without duplicates.
+    let r = a1.send_chat(dm, a.id, "m3", "three").await;
+    a1.until_receipt(&r).await;
+    let next = b1.events("MESSAGE", 1).await;
+    assert_eq!(next[0]["text"], "three");
+    assert!(b1.events_within("MESSAGE", Duration::from_millis(300)).await.is_empty());
+}
