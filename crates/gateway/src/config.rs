@@ -31,8 +31,11 @@ pub struct GatewayConfig {
     /// decoder and gets an ERROR frame naming the limit (larger messages are refused by the
     /// WebSocket layer).
     pub max_ws_message_bytes: usize,
-    /// WebSocket read buffer per connection in bytes. Default 4096 (an idle connection costs
-    /// a few KB; tungstenite's default is 128 KiB).
+    /// WebSocket read buffer per connection in bytes (minimum 256): allocated for the
+    /// connection's whole life, and the most one socket read takes in (a larger message is
+    /// read in pieces of this size). Default 512: an idle connection's largest single cost
+    /// (measured: 4096 → 512 saves ~2.5 KB of RSS per connection; tungstenite's own default
+    /// is 128 KiB). Typical STOMP frames of a chat client fit in one read.
     pub ws_read_buffer_bytes: usize,
     /// Subscriptions per session. Default 32.
     pub max_subscriptions_per_session: usize,
@@ -190,7 +193,7 @@ impl Default for GatewayConfig {
             max_headers: 64,
             max_header_line_bytes: 8 * 1024,
             max_ws_message_bytes: 0,
-            ws_read_buffer_bytes: 4096,
+            ws_read_buffer_bytes: 512,
             max_subscriptions_per_session: 32,
             max_sessions_per_user: 16,
             send_rate_per_sec: 50,

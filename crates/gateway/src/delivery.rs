@@ -99,8 +99,6 @@ pub(crate) struct ConnHandle {
     pub tx: crate::queue::OutboundTx,
     /// Cancelled to stop the connection (either half ended, or slow consumer).
     pub stop: CancellationToken,
-    /// Set before `stop` when the connection is closed for being a slow consumer.
-    pub slow: Arc<AtomicBool>,
     /// The WebSocket close status the connection ends with.
     pub close: Arc<CloseStatus>,
 }
@@ -121,7 +119,7 @@ impl ConnHandle {
 
     fn close_slow(&self) {
         self.close.set(close_code::POLICY, "slow consumer");
-        if !self.slow.swap(true, Ordering::AcqRel) {
+        if !self.close.slow.swap(true, Ordering::AcqRel) {
             metrics::counter!(SLOW_CONSUMER_METRIC).increment(1);
             tracing::info!(session = %self.session_id, "closing slow consumer");
         }
@@ -149,6 +147,8 @@ pub(crate) struct CloseStatus {
     /// Set by the WebSocket transport when the client sent a message over the size limit
     /// (the inbound stream then ends).
     pub too_big: AtomicBool,
+    /// Set before the connection's `stop` when it is closed for being a slow consumer.
+    pub slow: AtomicBool,
 }
 
 impl CloseStatus {

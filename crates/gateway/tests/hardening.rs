@@ -283,7 +283,8 @@ async fn resume_beyond_the_latest_seq_does_not_mute_the_conversation() {
     let dm = stack.dm(&a, &b).await;
     let mut a1 = stack.client(&a).await;
     let r = a1.send_chat(dm, a.id, "m1", "one").await;
-    a1.until_receipt(&r).await;
+    // Routed before bob connects (else bob's untracked subscription gets it live).
+    a1.until_receipt_and_own_copy(&r, "one").await;
     let last = stack.last_seq(&a, dm).await;
 
     for position in [i64::MAX, last + 5] {

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chat_domain::{Millis, UserId, WorkspaceId};
 use chat_gateway::GatewayConfig;
 use chat_pipeline::{Connection, ConnectionRegistry};
-use common::{Stack, message_body, test_config};
+use common::{Stack, test_config};
 
 /// The stack's registry as the gateway sees it, with touches held back on demand: while
 /// `hold` is set a touch answers `true` without reaching the registry, so the test decides
@@ -82,11 +82,7 @@ async fn a_session_the_registry_forgot_registers_again_and_resyncs_what_it_misse
     assert!(registry.unregister(&session).await.unwrap());
     let r = a1.send_chat(dm, a.id, "m2", "two").await;
     // Alice's own copy arriving means the fanout has routed the event: not to bob's gateway.
-    let mut own: Vec<serde_json::Value> =
-        a1.until_receipt(&r).await.iter().filter_map(|f| message_body(f, "/user/queue/messages")).collect();
-    while !own.iter().any(|m| m["text"] == "two") {
-        own.extend(a1.messages(1).await);
-    }
+    a1.until_receipt_and_own_copy(&r, "two").await;
     assert!(registry.connections_of_user(b.id).await.unwrap().is_empty());
 
     // The next touch finds the entry gone: the session registers again, the missed event is
@@ -111,4 +107,22 @@ async fn a_session_the_registry_forgot_registers_again_and_resyncs_what_it_misse
     let next = b1.events("MESSAGE", 1).await;
     assert_eq!(next[0]["text"], "three");
     assert!(b1.events_within("MESSAGE", Duration::from_millis(300)).await.is_empty());
+}
+
+#[tokio::test]
+async fn registry_touches_do_not_postpone_the_heart_beat_timeout() {
+    // Touches every 100 ms; the client promises a heart-beat every second and sends none.
+    let cfg = GatewayConfig {
+        registry_touch_interval_ms: 100,
+        heartbeat_receive_ms: 500,
+        heartbeat_min_ms: 100,
+        ..test_config()
+    };
+    let stack = Stack::start(cfg).await;
+    let a = stack.user("alice").await;
+    let mut a1 = stack.ws("/ws").await;
+    a1.connect(&[("authorization", &format!("Bearer {}", a.token)), ("heart-beat", "1000,0")]).await;
+    let err = a1.until_error().await;
+    assert!(err.header("message").unwrap_or("").contains("heart-beat timeout"), "{err:?}");
+    assert!(a1.wait_closed(common::WAIT).await);
 }

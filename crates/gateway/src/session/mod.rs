@@ -42,7 +42,7 @@ pub(crate) mod writer;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -179,7 +179,6 @@ pub(crate) struct Session {
     limiter: DefaultDirectRateLimiter,
     /// The inbound stream ended (the client is gone or sent its Close).
     inbound_ended: bool,
-    last_touch: Instant,
     /// Device type reported to the registry (`device-type` CONNECT header or user agent).
     device_type: std::borrow::Cow<'static, str>,
     /// Conversations this session forwarded a typing start in, and when (a stop is sent for
@@ -221,13 +220,7 @@ impl Session {
         let Transport { inbound, outbound } = transport;
         let (tx, rx) = crate::queue::channel(shared.cfg.outbound_queue_len);
         let id: Arc<str> = uuid::Uuid::now_v7().to_string().into();
-        let handle = ConnHandle {
-            session_id: id.clone(),
-            tx,
-            stop: CancellationToken::new(),
-            slow: Arc::new(AtomicBool::new(false)),
-            close,
-        };
+        let handle = ConnHandle { session_id: id.clone(), tx, stop: CancellationToken::new(), close };
         let rate = std::num::NonZeroU32::new(shared.cfg.send_rate_per_sec.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
         let burst = std::num::NonZeroU32::new(shared.cfg.send_burst.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
         let session = Session {
@@ -245,7 +238,6 @@ impl Session {
             transaction_bytes: 0,
             limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
             inbound_ended: false,
-            last_touch: Instant::now(),
             device_type: std::borrow::Cow::Borrowed(""),
             typing_in: HashMap::new(),
         };
@@ -334,15 +326,19 @@ impl Session {
     async fn read_loop(&mut self, stream: &mut BoxStream<'static, Bytes>) -> End {
         let connect_deadline = Instant::now() + self.shared.cfg.connect_timeout();
         let touch_every = Duration::from_millis(self.shared.cfg.registry_touch_interval_ms.max(100));
-        let mut touch = tokio::time::interval_at(Instant::now() + touch_every, touch_every);
+        let mut next_touch = Instant::now() + touch_every;
+        let mut last_received = Instant::now();
         let stop = self.handle.stop.clone();
         let shutdown = self.shared.shutdown.clone();
         loop {
             let deadline = match (self.identity, self.receive_timeout) {
                 (None, _) => Some(connect_deadline),
-                (Some(_), Some(t)) => Some(Instant::now() + t),
+                (Some(_), Some(t)) => Some(last_received + t),
                 (Some(_), None) => None,
             };
+            // One timer for the registry touch and the receive deadline (an idle connection
+            // holds one timer, not two).
+            let wake = deadline.map_or(next_touch, |d| d.min(next_touch));
             let msg = tokio::select! {
                 biased;
                 _ = stop.cancelled() => return End::Stopped,
@@ -351,20 +347,25 @@ impl Session {
                     self.handle.close.set(close_code::GOING_AWAY, "server shutting down");
                     return End::Graceful;
                 }
-                _ = touch.tick() => {
-                    self.touch().await;
+                _ = tokio::time::sleep_until(wake) => {
+                    let now = Instant::now();
+                    if deadline.is_some_and(|d| now >= d) {
+                        let message = if self.identity.is_none() {
+                            "CONNECT timeout: no CONNECT frame received in time"
+                        } else {
+                            "heart-beat timeout: nothing received within the negotiated interval"
+                        };
+                        return self.fail(StompError::new(message));
+                    }
+                    if now >= next_touch {
+                        self.touch().await;
+                        next_touch = Instant::now() + touch_every;
+                    }
                     continue;
-                }
-                _ = sleep_until_opt(deadline) => {
-                    let message = if self.identity.is_none() {
-                        "CONNECT timeout: no CONNECT frame received in time"
-                    } else {
-                        "heart-beat timeout: nothing received within the negotiated interval"
-                    };
-                    return self.fail(StompError::new(message));
                 }
                 msg = stream.next() => msg,
             };
+            last_received = Instant::now();
             let Some(data) = msg else {
                 self.inbound_ended = true;
                 if self.handle.close.too_big.load(Ordering::Acquire) {
@@ -490,7 +491,6 @@ impl Session {
         if !self.registered {
             return;
         }
-        self.last_touch = Instant::now();
         match self.shared.registry.touch(&self.id, Millis::now()).await {
             Ok(true) => {}
             Ok(false) => {
@@ -523,13 +523,6 @@ impl Drop for Session {
     /// writer is spawned with the session; after a normal end this changes nothing).
     fn drop(&mut self) {
         self.handle.stop.cancel();
-    }
-}
-
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 

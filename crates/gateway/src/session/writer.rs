@@ -93,7 +93,7 @@ impl Writer {
 
     async fn run_to_end(&mut self) {
         let end = self.run_loop().await;
-        if matches!(end, End::Aborted) && self.handle.slow.load(Ordering::Acquire) {
+        if matches!(end, End::Aborted) && self.handle.close.slow.load(Ordering::Acquire) {
             // Best effort: the socket is probably full, so give it a moment only.
             self.buf.clear();
             let err = server::error("slow consumer: outbound queue limit exceeded", None, Bytes::new());

@@ -340,6 +340,17 @@ impl Client {
         }
     }
 
+    /// Reads until RECEIPT `receipt` and the `/user/queue/messages` MESSAGE whose `text` is
+    /// `text` both arrived (in either order): the sender's own copy shows that the fanout
+    /// has routed the message.
+    pub async fn until_receipt_and_own_copy(&mut self, receipt: &str, text: &str) {
+        let mut seen: Vec<Value> =
+            self.until_receipt(receipt).await.iter().filter_map(|f| message_body(f, "/user/queue/messages")).collect();
+        while !seen.iter().any(|m| m["text"] == text) {
+            seen.extend(self.messages(1).await);
+        }
+    }
+
     /// Reads frames until an ERROR; returns it. Panics after [`WAIT`].
     pub async fn until_error(&mut self) -> Frame {
         loop {
