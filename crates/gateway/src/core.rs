@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use chat_auth::{Authenticator, Subject};
 use chat_core::service::{ChatService, SendMessage, SendOutcome};
-use chat_domain::{ConversationEvent, ConversationId, DomainError, UserId, WorkspaceId};
+use chat_domain::{ConversationEvent, ConversationId, DomainError, Millis, UserId, WorkspaceId};
 
 /// The authenticated principal of a session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,6 +16,10 @@ pub struct Identity {
     pub user_id: UserId,
     /// The user's workspace.
     pub workspace_id: WorkspaceId,
+    /// When the access token expires (its `exp`, RFC 7519 section 4.1.4); the gateway closes
+    /// the session then (ERROR "access token expired"), so a session never outlives its
+    /// credential. `None`: no expiry known.
+    pub expires_at: Option<Millis>,
 }
 
 /// The core operations a gateway uses. Every method except [`GatewayCore::verify_token`]
@@ -93,7 +97,9 @@ impl GatewayCore for InProcessCore {
     async fn verify_token(&self, token: &str) -> Result<Identity, DomainError> {
         let principal = self.auth.verify_access_token(token)?;
         match principal.subject {
-            Subject::User(user_id) => Ok(Identity { user_id, workspace_id: principal.workspace_id }),
+            Subject::User(user_id) => {
+                Ok(Identity { user_id, workspace_id: principal.workspace_id, expires_at: Some(principal.expires_at) })
+            }
             Subject::Service { .. } => Err(DomainError::Unauthenticated("a user access token is required".into())),
         }
     }

@@ -336,9 +336,13 @@ impl Session {
                 (Some(_), Some(t)) => Some(last_received + t),
                 (Some(_), None) => None,
             };
-            // One timer for the registry touch and the receive deadline (an idle connection
-            // holds one timer, not two).
-            let wake = deadline.map_or(next_touch, |d| d.min(next_touch));
+            let expiry = self.identity.and_then(|i| i.expires_at).map(|exp| {
+                let left = exp.0.saturating_sub(Millis::now().0).max(0);
+                Instant::now() + Duration::from_millis(u64::try_from(left).unwrap_or(0))
+            });
+            // One timer for the registry touch, the receive deadline and the token's expiry
+            // (an idle connection holds one timer, not three).
+            let wake = [deadline, expiry].into_iter().flatten().fold(next_touch, Instant::min);
             let msg = tokio::select! {
                 biased;
                 _ = stop.cancelled() => return End::Stopped,
@@ -349,6 +353,11 @@ impl Session {
                 }
                 _ = tokio::time::sleep_until(wake) => {
                     let now = Instant::now();
+                    if expiry.is_some_and(|e| now >= e) {
+                        return self.fail(StompError::new(
+                            "access token expired: reconnect with a fresh token",
+                        ));
+                    }
                     if deadline.is_some_and(|d| now >= d) {
                         let message = if self.identity.is_none() {
                             "CONNECT timeout: no CONNECT frame received in time"

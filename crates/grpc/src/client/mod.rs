@@ -231,6 +231,9 @@ impl GatewayCore for GrpcCore {
         Ok(Identity {
             user_id: decode::id("user_id", &out.user_id)?,
             workspace_id: decode::id("workspace_id", &out.workspace_id)?,
+            expires_at: out.expires_at.as_ref().map(|t| {
+                chat_domain::Millis(t.seconds.saturating_mul(1000).saturating_add(i64::from(t.nanos / 1_000_000)))
+            }),
         })
     }
 
