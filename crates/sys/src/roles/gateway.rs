@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use chat_domain::DomainError;
+use chat_gateway::GatewayCore;
 use tokio_util::sync::CancellationToken;
 
 use super::probes::{Probes, probe};
@@ -49,27 +51,26 @@ pub async fn run(
     let core = Arc::new(chat_grpc::client::GrpcCore::connect(core_cfg).context("connecting to the core")?);
     let registry = Arc::new(core.registry());
     let (streams, streams_probe) = engines::streams(&config).await?;
-    // The core is ready when its gRPC health service (open, no credentials) says SERVING.
-    let health_channel = tonic::transport::Endpoint::from_shared(client.grpc_url.clone())
-        .context("core_client.grpc_url is not a valid URI")?
-        .connect_timeout(std::time::Duration::from_secs(3))
-        .connect_lazy();
-    let probes = Probes::default().with("redis-streams", streams_probe).with(
-        "core",
-        probe(move || {
-            let mut health = tonic_health::pb::health_client::HealthClient::new(health_channel.clone());
-            async move {
-                let reply = health
-                    .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
-                    .await
-                    .map_err(|s| format!("gRPC health check: {}", s.message()))?;
-                match reply.into_inner().status() {
-                    tonic_health::pb::health_check_response::ServingStatus::Serving => Ok(()),
-                    other => Err(format!("core reports {other:?}")),
-                }
+    // The core is ready when it answers a token verification made with the gateway's own
+    // service credentials: that checks the gRPC endpoint, the token endpoint and the client
+    // secret at once (a made-up token is refused as UNAUTHENTICATED: the answer we want).
+    let probe_core = core.clone();
+    let core_probe = probe(move || {
+        let core = probe_core.clone();
+        async move {
+            match core.verify_token("readiness-probe").await {
+                Ok(_) | Err(DomainError::Unauthenticated(_)) => Ok(()),
+                Err(e) => Err(e.to_string()),
             }
-        }),
-    );
+        }
+    });
+    let first_check = core_probe();
+    tokio::spawn(async move {
+        if let Err(why) = first_check.await {
+            tracing::error!(%why, "the core is not usable (check core_client.*): clients cannot connect until it is");
+        }
+    });
+    let probes = Probes::default().with("redis-streams", streams_probe).with("core", core_probe);
 
     let mut gateway_config = config.gateway.clone();
     if gateway_config.web.rest_url.is_empty() {
