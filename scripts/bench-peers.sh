@@ -68,7 +68,14 @@ start_rabbitmq() {
 	log "starting rabbitmq-server"
 	# No systemd here: run the server detached, with the hard open-files limit (the fanout
 	# and idle scenarios open thousands of connections; at 1024 RabbitMQ refuses them).
-	(ulimit -n "$(ulimit -Hn)" && RABBITMQ_NODENAME=rabbit@localhost nohup rabbitmq-server </dev/null >/tmp/rabbitmq-bench.log 2>&1 &)
+	# Debian's /usr/sbin/rabbitmq-server switches user with `su`, whose PAM session resets
+	# the limit to 1024: switch with setpriv (no PAM) instead.
+	(
+		ulimit -n "$(ulimit -Hn)"
+		cd /var/lib/rabbitmq
+		HOME=/var/lib/rabbitmq RABBITMQ_NODENAME=rabbit@localhost nohup setpriv --reuid=rabbitmq --regid=rabbitmq \
+			--init-groups /usr/lib/rabbitmq/bin/rabbitmq-server </dev/null >/tmp/rabbitmq-bench.log 2>&1 &
+	)
 	for _ in $(seq 1 120); do
 		rabbit_up && break
 		sleep 1
