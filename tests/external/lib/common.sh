@@ -94,9 +94,27 @@ serve_has_flag() {
 	"$BIN" serve --help 2>/dev/null | grep -q -- "$1"
 }
 
-# free_port: prints a currently free TCP port on 127.0.0.1.
+# free_port: prints a currently free TCP port on 127.0.0.1, chosen below the kernel's ephemeral
+# range (net.ipv4.ip_local_port_range, 32768+ by default): outgoing connections of concurrent
+# tests take ephemeral ports, so a port picked there may be gone by the time the server binds it.
 free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+	python3 -c '
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(1000):
+    port = random.randrange(20000, max(20001, min(low, 32768)))
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+else:
+    raise SystemExit("no free port in 20000..32767")
+'
 }
 
 # make_workdir: creates the scratch directory WORK (/tmp/chat-sys-NAME.XXXXXX) and installs
