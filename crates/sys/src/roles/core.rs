@@ -13,7 +13,7 @@ use chat_pipeline::{OutboxRelay, RelayConfig};
 use tokio_util::sync::CancellationToken;
 
 use super::engines;
-use super::probes::{Probes, probe};
+use super::probes::{Probes, database_probe};
 use crate::config::Config;
 use crate::serve::{CoreParts, bind, install_metrics, open_core};
 
@@ -52,15 +52,8 @@ pub async fn run(
     // Several cores share one index: the database's own full-text search.
     let service = crate::reindex::scale_out_search(&config, service, sql.clone());
     let (log, kafka_probe) = engines::event_log(&config, "core").await?;
-    let db = sql.clone();
     let probes = Probes::default()
-        .with(
-            "database",
-            probe(move || {
-                let db = db.clone();
-                async move { db.ping().await.map_err(|e| e.to_string()) }
-            }),
-        )
+        .with("database", database_probe(sql.clone()))
         .with("redis", redis_probe)
         .with("redis-streams", streams_probe)
         .with("kafka", kafka_probe);

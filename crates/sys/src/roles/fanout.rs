@@ -11,7 +11,7 @@ use anyhow::Context;
 use chat_pipeline::{FanoutConfig, FanoutWorker};
 use tokio_util::sync::CancellationToken;
 
-use super::probes::{Probes, probe};
+use super::probes::{Probes, database_probe};
 use super::{admin_router, engines};
 use crate::config::Config;
 use crate::serve::{bind, open_store};
@@ -30,15 +30,8 @@ pub async fn run(
     let (registry, redis_probe) = engines::registry(&config).await?;
     let (streams, streams_probe) = engines::streams(&config).await?;
     let (log, kafka_probe) = engines::event_log(&config, "fanout").await?;
-    let db = sql.clone();
     let probes = Probes::default()
-        .with(
-            "database",
-            probe(move || {
-                let db = db.clone();
-                async move { db.ping().await.map_err(|e| e.to_string()) }
-            }),
-        )
+        .with("database", database_probe(sql.clone()))
         .with("redis", redis_probe)
         .with("redis-streams", streams_probe)
         .with("kafka", kafka_probe);

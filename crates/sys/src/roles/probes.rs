@@ -73,3 +73,11 @@ where
 {
     Arc::new(move || Box::pin(f()))
 }
+
+/// The database probe: one round trip (`SqlStore::ping`).
+pub fn database_probe(db: Arc<chat_storage::SqlStore>) -> Probe {
+    probe(move || {
+        let db = db.clone();
+        async move { db.ping().await.map_err(|e| e.to_string()) }
+    })
+}
