@@ -162,30 +162,11 @@ impl RedisDeliveryConsumer {
         PipelineError::Fenced(self.consumer.clone())
     }
 
-    /// Creates the group if needed and takes the position the group has reached.
-    async fn start(&mut self) -> Result<()> {
-        let reply: Vec<Value> = scripts::ENSURE_GROUP
-            .key(&self.keys.stream)
-            .key(&self.keys.epoch)
-            .arg(CONSUMER_GROUP)
-            .arg(self.epoch)
-            .arg(self.retention_ms)
-            .invoke_async(&mut self.conn)
-            .await
-            .map_err(map_err)?;
-        if status(reply)?.0 == "FENCED" {
-            return Err(self.fenced());
-        }
-        self.check(true).await
-    }
-
-    /// The stream and group vanished: recreate the group at the stream's start, report an
-    /// unknown loss.
-    async fn recover_lost_group(&mut self) -> Result<()> {
-        tracing::warn!(stream = %self.keys.stream, "delivery stream or its group vanished: clients must resync");
-        self.note_loss(None);
-        self.phase = Phase::New;
-        self.expected = 1;
+    /// Creates the group (and the stream) if needed under this consumer's epoch.
+    ///
+    /// # Errors
+    /// [`PipelineError::Fenced`] when a newer consumer holds the stream; `Unavailable`.
+    async fn ensure_group(&mut self) -> Result<()> {
         let reply: Vec<Value> = scripts::ENSURE_GROUP
             .key(&self.keys.stream)
             .key(&self.keys.epoch)
@@ -199,6 +180,22 @@ impl RedisDeliveryConsumer {
             return Err(self.fenced());
         }
         Ok(())
+    }
+
+    /// Creates the group if needed and takes the position the group has reached.
+    async fn start(&mut self) -> Result<()> {
+        self.ensure_group().await?;
+        self.check(true).await
+    }
+
+    /// The stream and group vanished: recreate the group at the stream's start, report an
+    /// unknown loss.
+    async fn recover_lost_group(&mut self) -> Result<()> {
+        tracing::warn!(stream = %self.keys.stream, "delivery stream or its group vanished: clients must resync");
+        self.note_loss(None);
+        self.phase = Phase::New;
+        self.expected = 1;
+        self.ensure_group().await
     }
 
     /// Compares the stream's bounds with the expected position (gap kind 1 and 3 of the

@@ -330,16 +330,23 @@ impl Session {
         let mut last_received = Instant::now();
         let stop = self.handle.stop.clone();
         let shutdown = self.shared.shutdown.clone();
+        // The token's expiry as an instant, computed once after CONNECT (not per frame).
+        let mut expiry: Option<Option<Instant>> = None;
         loop {
             let deadline = match (self.identity, self.receive_timeout) {
                 (None, _) => Some(connect_deadline),
                 (Some(_), Some(t)) => Some(last_received + t),
                 (Some(_), None) => None,
             };
-            let expiry = self.identity.and_then(|i| i.expires_at).map(|exp| {
-                let left = exp.0.saturating_sub(Millis::now().0).max(0);
-                Instant::now() + Duration::from_millis(u64::try_from(left).unwrap_or(0))
-            });
+            if expiry.is_none()
+                && let Some(identity) = self.identity
+            {
+                expiry = Some(identity.expires_at.map(|exp| {
+                    let left = exp.0.saturating_sub(Millis::now().0).max(0);
+                    Instant::now() + Duration::from_millis(u64::try_from(left).unwrap_or(0))
+                }));
+            }
+            let expiry = expiry.flatten();
             // One timer for the registry touch, the receive deadline and the token's expiry
             // (an idle connection holds one timer, not three).
             let wake = [deadline, expiry].into_iter().flatten().fold(next_touch, Instant::min);
