@@ -19,6 +19,9 @@
 # writable, per-user directories under $HOME are used instead.
 set -euo pipefail
 
+# shellcheck source=lib/daemon.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/daemon.sh"
+
 KAFKA_VERSION="${CHAT_KAFKA_VERSION:-4.1.1}"
 LOG4J_VERSION=2.24.3 # the log4j2 that kafka-server $KAFKA_VERSION depends on
 CLUSTER_ID=Y2hhdC1zeXMta2Fma2EtMQ # base64url("chat-sys-kafka-1"): fixed, formatted once
@@ -50,24 +53,6 @@ die() {
 	exit 1
 }
 
-wait_until() { # SECONDS CMD...
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		((SECONDS < deadline)) || return 1
-		sleep 0.5
-	done
-}
-
-show_log() {
-	[[ -f $1 ]] || return 0
-	echo "----- last lines of $1 -----" >&2
-	tail -n 40 "$1" >&2 || true
-	echo "-----" >&2
-}
-
-tcp_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-pid_alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
 our_pid() {
 	local pid
 	[[ -s $PID_FILE ]] || return 0
@@ -134,7 +119,7 @@ install() {
 EOF
 	if ! (cd "$work" && mvn -B -q -Dmaven.repo.local="$CACHE_DIR/m2" dependency:copy-dependencies \
 		-DincludeScope=runtime -DoutputDirectory="$work/libs" </dev/null >"$work/mvn.log" 2>&1); then
-		show_log "$work/mvn.log"
+		show_log "$work/mvn.log" 40
 		die "mvn dependency:copy-dependencies failed (log: $work/mvn.log)"
 	fi
 	[[ -f $work/libs/kafka_2.13-$KAFKA_VERSION.jar ]] || die "kafka_2.13-$KAFKA_VERSION.jar missing after mvn"
@@ -213,7 +198,7 @@ format_storage() {
 	log "formatting storage $DATA (cluster id $CLUSTER_ID)"
 	"${JAVA_CMD[@]}" kafka.tools.StorageTool format -t "$CLUSTER_ID" -c "$CONF" --ignore-formatted \
 		</dev/null >>"$STATE_DIR/format.log" 2>&1 || {
-		show_log "$STATE_DIR/format.log"
+		show_log "$STATE_DIR/format.log" 40
 		die "formatting the Kafka log dir failed"
 	}
 }
@@ -253,8 +238,8 @@ start() {
 		log "Kafka (pid $pid) is starting; waiting for it"
 	fi
 	if ! wait_until "$WAIT_SECS" broker_ready; then
-		show_log "$SERVER_LOG"
-		show_log "$STDOUT_LOG"
+		show_log "$SERVER_LOG" 40
+		show_log "$STDOUT_LOG" 40
 		die "Kafka did not answer on $BOOTSTRAP within ${WAIT_SECS}s (log: $SERVER_LOG)"
 	fi
 	log "Kafka up on $BOOTSTRAP (pid $(our_pid))"
@@ -270,7 +255,7 @@ stop() {
 	log "stopping Kafka (pid $pid; controlled shutdown)"
 	kill -TERM "$pid"
 	if ! wait_until "$WAIT_SECS" bash -c "! kill -0 $pid 2>/dev/null"; then
-		show_log "$SERVER_LOG"
+		show_log "$SERVER_LOG" 40
 		die "Kafka (pid $pid) did not stop within ${WAIT_SECS}s"
 	fi
 	rm -f "$PID_FILE"

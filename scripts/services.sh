@@ -18,6 +18,9 @@
 #   Redis       no auth
 set -euo pipefail
 
+# shellcheck source=lib/daemon.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/daemon.sh"
+
 STATE_DIR="${CHAT_CI_STATE_DIR:-/var/lib/chat-sys-ci}"
 WAIT_SECS="${CHAT_SERVICES_TIMEOUT:-60}"
 
@@ -51,27 +54,6 @@ die() {
 	exit 1
 }
 
-# wait_until SECONDS CMD...: poll CMD until it succeeds; return 1 after SECONDS.
-wait_until() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		((SECONDS < deadline)) || return 1
-		sleep 0.5
-	done
-}
-
-show_log() {
-	[[ -f $1 ]] || return 0
-	echo "----- last lines of $1 -----" >&2
-	tail -n 30 "$1" >&2 || true
-	echo "-----" >&2
-}
-
-# tcp_open PORT: something accepts TCP connections on 127.0.0.1:PORT (no protocol or auth involved).
-tcp_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-
-pid_alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
 pid_from() { if [[ -s $1 ]]; then head -n1 "$1" | tr -dc '0-9'; fi; }
 
 pg_bindir() {
