@@ -4,13 +4,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use chat_domain::{
-    Attachment, AttachmentId, ConversationEvent, ConversationId, EventPayload, Message, MessageId, UserId,
+    Attachment, AttachmentId, ConversationEvent, ConversationId, EventPayload, Message, MessageId, Millis, UserId,
 };
 use sea_query::{Cond, Expr, ExprTrait, Query};
 use sqlx::AnyConnection;
 
 use super::attachments;
-use super::events::{insert_event, lock_sequence, reserve_seqs};
+use super::events::{advance_sequences, insert_events, lock_sequences};
 use super::messages::{load_messages, message_select, normalize_mentions};
 use super::schema::{MessageMentions as Mm, MessageThreads as Mt, Messages as M};
 use super::{
@@ -53,61 +53,93 @@ impl SqlStore {
     async fn try_append(&self, batch: &[NewMessage]) -> StoreResult<Outcomes> {
         let d = self.dialect();
         let mut out: Outcomes = (0..batch.len()).map(|_| None).collect();
-        // Per conversation, in ascending id order (lock order: no deadlock between batches).
-        let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        // Per conversation, in ascending id order (the lock order: no deadlock between batches).
+        let mut groups: BTreeMap<ConversationId, Vec<usize>> = BTreeMap::new();
         for (i, item) in batch.iter().enumerate() {
-            groups.entry(item.conversation_id.to_string()).or_default().push(i);
+            groups.entry(item.conversation_id).or_default().push(i);
         }
+        let convs: Vec<ConversationId> = groups.keys().copied().collect();
         let mut tx = self.begin().await?;
-        for idxs in groups.values() {
-            let conv = batch[idxs[0]].conversation_id;
-            append_group(&mut tx, d, conv, batch, idxs, &mut out).await?;
+        // Lock first: the idempotency and thread checks below then see every committed send of
+        // these conversations, and nothing can commit between them and our inserts.
+        let last = lock_sequences(&mut tx, d, &convs).await?;
+        groups.retain(|conv, idxs| {
+            let exists = last.contains_key(conv);
+            if !exists {
+                for &i in idxs.iter() {
+                    out[i] = Some(Err(StoreError::NotFound("conversation")));
+                }
+            }
+            exists
+        });
+        let live: Vec<usize> = groups.values().flatten().copied().collect();
+        let found = Found {
+            existing: existing_by_client_id(&mut tx, d, batch, &live).await?,
+            roots: thread_roots(&mut tx, d, batch, &live).await?,
+            files: attachments::referenced(&mut tx, d, batch, &live).await?,
+        };
+        let mut claimed: HashSet<AttachmentId> = HashSet::new();
+        let mut accepted: Vec<(usize, i64)> = Vec::new();
+        let mut advanced: Vec<(ConversationId, i64, Millis)> = Vec::new();
+        for (conv, idxs) in &groups {
+            let taken = accept_group(*conv, batch, idxs, &found, &mut claimed, &mut out)?;
+            if let Some(at) = taken.iter().map(|&i| batch[i].at).max() {
+                let first = last[conv] + 1;
+                accepted.extend(taken.iter().enumerate().map(|(k, &i)| (i, first + k as i64)));
+                advanced.push((*conv, last[conv] + taken.len() as i64, at));
+            }
+        }
+        advance_sequences(&mut tx, d, &advanced).await?;
+        for (i, outcome) in insert_accepted(&mut tx, d, batch, &accepted, &found.files).await? {
+            out[i] = Some(Ok(outcome));
+        }
+        // Duplicates of a send of this same batch answer with the stored original.
+        for (conv, idxs) in &groups {
+            resolve_batch_duplicates(*conv, batch, idxs, &mut out)?;
         }
         tx.commit().await.map_err(db_err)?;
         Ok(out)
     }
 }
 
-/// Stores the items `idxs` of `batch` (all of conversation `conv`), filling `out`.
-async fn append_group(
-    tx: &mut AnyConnection,
-    d: Dialect,
+/// What the batch's checks read from the database (under the sequence locks).
+struct Found {
+    /// Stored sends by (conversation, author, client message id).
+    existing: HashMap<(ConversationId, UserId, String), Message>,
+    /// Referenced thread roots: their conversation and their own thread root.
+    roots: HashMap<MessageId, (ConversationId, Option<MessageId>)>,
+    /// Referenced attachments.
+    files: HashMap<AttachmentId, Attachment>,
+}
+
+/// Decides the items `idxs` of `batch` (all of conversation `conv`, in batch order): fills
+/// `out` for duplicates of stored sends and refused items, and returns the accepted ones in
+/// order. Duplicates of an accepted item of the same batch are left `None` (resolved after
+/// the insert by [`resolve_batch_duplicates`]).
+fn accept_group(
     conv: ConversationId,
     batch: &[NewMessage],
     idxs: &[usize],
+    found: &Found,
+    claimed: &mut HashSet<AttachmentId>,
     out: &mut Outcomes,
-) -> StoreResult<()> {
-    // Lock first: the idempotency and thread checks below then see every committed send of
-    // this conversation, and nothing can commit between them and our inserts.
-    if lock_sequence(tx, d, conv).await?.is_none() {
-        for &i in idxs {
-            out[i] = Some(Err(StoreError::NotFound("conversation")));
-        }
-        return Ok(());
-    }
-    let existing = existing_by_client_id(tx, d, conv, batch, idxs).await?;
-    let roots = thread_roots(tx, d, batch, idxs).await?;
-    let files = attachments::referenced(tx, d, batch, idxs).await?;
-    let mut claimed: HashSet<AttachmentId> = HashSet::new();
-
+) -> StoreResult<Vec<usize>> {
     let mut accepted: Vec<usize> = Vec::new();
-    let mut dup_of: Vec<(usize, usize)> = Vec::new();
-    let mut batch_keys: HashMap<(UserId, &str), usize> = HashMap::new();
+    let mut batch_keys: HashSet<(UserId, &str)> = HashSet::new();
     let mut batch_ids: HashMap<MessageId, bool> = HashMap::new();
     for &i in idxs {
         let item = &batch[i];
         if let Some(cid) = item.client_msg_id.as_deref() {
-            if let Some(m) = existing.get(&(item.user_id, cid.to_owned())) {
+            if let Some(m) = found.existing.get(&(conv, item.user_id, cid.to_owned())) {
                 out[i] = Some(Ok(SendOutcome::Duplicate { message: m.clone() }));
                 continue;
             }
-            if let Some(&j) = batch_keys.get(&(item.user_id, cid)) {
-                dup_of.push((i, j));
+            if batch_keys.contains(&(item.user_id, cid)) {
                 continue;
             }
         }
         if let Some(root) = item.thread_root_id {
-            let root_is_reply = match (roots.get(&root), batch_ids.get(&root)) {
+            let root_is_reply = match (found.roots.get(&root), batch_ids.get(&root)) {
                 (Some((root_conv, root_parent)), _) if *root_conv == conv => root_parent.is_some(),
                 (None, Some(is_reply)) => *is_reply,
                 _ => {
@@ -120,42 +152,92 @@ async fn append_group(
                 continue;
             }
         }
-        if let Err(e) = attachments::claim(item, conv, &files, &mut claimed) {
+        if let Err(e) = attachments::claim(item, conv, &found.files, claimed) {
             out[i] = Some(Err(e));
             continue;
         }
         if let Some(cid) = item.client_msg_id.as_deref() {
-            batch_keys.insert((item.user_id, cid), i);
+            batch_keys.insert((item.user_id, cid));
         }
         batch_ids.insert(item.id, item.thread_root_id.is_some());
         accepted.push(i);
     }
-    if !accepted.is_empty() {
-        let at = accepted.iter().map(|&i| batch[i].at).max().unwrap_or_default();
-        let first = reserve_seqs(tx, d, conv, accepted.len() as i64, at).await?;
-        for (k, &i) in accepted.iter().enumerate() {
-            let outcome = insert_one(tx, d, &batch[i], first + k as i64, &files).await?;
-            out[i] = Some(Ok(outcome));
+    Ok(accepted)
+}
+
+/// Answers the items of `idxs` still undecided (repeats of a (author, client message id) sent
+/// earlier in the same batch) with the stored original.
+fn resolve_batch_duplicates(
+    conv: ConversationId,
+    batch: &[NewMessage],
+    idxs: &[usize],
+    out: &mut Outcomes,
+) -> StoreResult<()> {
+    let mut originals: HashMap<(UserId, &str), Message> = HashMap::new();
+    for &i in idxs {
+        let item = &batch[i];
+        let Some(cid) = item.client_msg_id.as_deref() else { continue };
+        match &out[i] {
+            Some(Ok(SendOutcome::Created { message, .. })) => {
+                originals.insert((item.user_id, cid), message.clone());
+            }
+            Some(_) => {}
+            None => {
+                let message = originals.get(&(item.user_id, cid)).cloned().ok_or_else(|| {
+                    StoreError::Unexpected(anyhow::anyhow!("duplicate of an unstored send in conversation {conv}"))
+                })?;
+                out[i] = Some(Ok(SendOutcome::Duplicate { message }));
+            }
         }
-    }
-    for (i, j) in dup_of {
-        let message = match &out[j] {
-            Some(Ok(o)) => o.message().clone(),
-            _ => return Err(StoreError::Unexpected(anyhow::anyhow!("duplicate of an unstored send"))),
-        };
-        out[i] = Some(Ok(SendOutcome::Duplicate { message }));
     }
     Ok(())
 }
 
-/// Stored messages of `conv` with the (author, client message id) of any of the items.
+/// Stores the accepted sends `(index in batch, seq)`: messages, mentions and events (with
+/// their outbox rows) as multi-row INSERTs, attachments and thread summaries per send that has
+/// them. Returns each send's outcome by batch index.
+async fn insert_accepted(
+    tx: &mut AnyConnection,
+    d: Dialect,
+    batch: &[NewMessage],
+    accepted: &[(usize, i64)],
+    files: &HashMap<AttachmentId, Attachment>,
+) -> StoreResult<Vec<(usize, SendOutcome)>> {
+    let messages: Vec<Message> = accepted.iter().map(|&(i, seq)| new_message(&batch[i], seq, files)).collect();
+    insert_messages(tx, d, &messages).await?;
+    insert_mentions(tx, d, &messages).await?;
+    let mut events = Vec::with_capacity(messages.len());
+    for (&(i, seq), message) in accepted.iter().zip(&messages) {
+        let item = &batch[i];
+        attachments::attach(tx, d, message.id, message.conversation_id, message.user_id, &item.attachment_ids).await?;
+        let thread_reply_count = match message.thread_root_id {
+            Some(root) => Some(bump_thread(tx, d, message, root).await?),
+            None => None,
+        };
+        events.push(ConversationEvent {
+            event_id: item.event_id,
+            conversation_id: message.conversation_id,
+            seq,
+            actor_id: message.user_id,
+            created_at: item.at,
+            payload: EventPayload::Message { message: message.into(), thread_reply_count },
+        });
+    }
+    insert_events(tx, d, &events).await?;
+    Ok(accepted
+        .iter()
+        .zip(messages.into_iter().zip(events))
+        .map(|(&(i, _), (message, event))| (i, SendOutcome::Created { message, event }))
+        .collect())
+}
+
+/// Stored messages with the (conversation, author, client message id) of any of the items.
 async fn existing_by_client_id(
     tx: &mut AnyConnection,
     d: Dialect,
-    conv: ConversationId,
     batch: &[NewMessage],
     idxs: &[usize],
-) -> StoreResult<HashMap<(UserId, String), Message>> {
+) -> StoreResult<HashMap<(ConversationId, UserId, String), Message>> {
     let mut found = HashMap::new();
     let keyed: Vec<&NewMessage> = idxs.iter().map(|&i| &batch[i]).filter(|m| m.client_msg_id.is_some()).collect();
     for chunk in keyed.chunks(200) {
@@ -163,17 +245,15 @@ async fn existing_by_client_id(
         for m in chunk {
             any = any.add(
                 Cond::all()
+                    .add(Expr::col((M::Table, M::ConversationId)).eq(m.conversation_id.to_string()))
                     .add(Expr::col((M::Table, M::UserId)).eq(m.user_id.to_string()))
                     .add(Expr::col((M::Table, M::ClientMsgId)).eq(m.client_msg_id.clone())),
             );
         }
-        let q = message_select()
-            .and_where(Expr::col((M::Table, M::ConversationId)).eq(conv.to_string()))
-            .cond_where(any)
-            .to_owned();
+        let q = message_select().cond_where(any).to_owned();
         for m in load_messages(tx, d, &q).await? {
             if let Some(cid) = m.client_msg_id.clone() {
-                found.insert((m.user_id, cid), m);
+                found.insert((m.conversation_id, m.user_id, cid), m);
             }
         }
     }
@@ -205,17 +285,9 @@ async fn thread_roots(
     Ok(found)
 }
 
-/// Inserts one accepted send with its seq: message, mentions, attachments, thread summary,
-/// event, outbox.
-async fn insert_one(
-    tx: &mut AnyConnection,
-    d: Dialect,
-    item: &NewMessage,
-    seq: i64,
-    files: &HashMap<AttachmentId, Attachment>,
-) -> StoreResult<SendOutcome> {
-    let mentions = normalize_mentions(&item.mentions);
-    let message = Message {
+/// The stored form of an accepted send with its seq.
+fn new_message(item: &NewMessage, seq: i64, files: &HashMap<AttachmentId, Attachment>) -> Message {
+    Message {
         id: item.id,
         conversation_id: item.conversation_id,
         user_id: item.user_id,
@@ -230,12 +302,20 @@ async fn insert_one(
         deleted: false,
         version_count: 0,
         thread: None,
-        mentions,
+        mentions: normalize_mentions(&item.mentions),
         attachments: attachments::infos_for(item, files),
-    };
-    let ins = Query::insert()
-        .into_table(M::Table)
-        .columns([
+    }
+}
+
+/// Rows per multi-row INSERT: keeps every statement under each engine's bind limit (SQLite
+/// 32,766; MySQL and PostgreSQL 65,535) for tables of up to 60 columns.
+const ROWS_PER_INSERT: usize = 500;
+
+/// Inserts new messages (their `messages` rows only), `ROWS_PER_INSERT` per statement.
+async fn insert_messages(tx: &mut AnyConnection, d: Dialect, messages: &[Message]) -> StoreResult<()> {
+    for chunk in messages.chunks(ROWS_PER_INSERT) {
+        let mut ins = Query::insert();
+        ins.into_table(M::Table).columns([
             M::MessageId,
             M::ConversationId,
             M::UserId,
@@ -250,54 +330,44 @@ async fn insert_one(
             M::Deleted,
             M::VersionCount,
             M::MentionsChannel,
-        ])
-        .values_panic([
-            message.id.to_string().into(),
-            message.conversation_id.to_string().into(),
-            message.user_id.to_string().into(),
-            message.client_msg_id.clone().into(),
-            seq.into(),
-            message.thread_root_id.map(|r| r.to_string()).into(),
-            message.text.clone().into(),
-            message.kind.clone().into(),
-            message.created_at.0.into(),
-            message.updated_at.0.into(),
-            0i64.into(),
-            0i64.into(),
-            0i64.into(),
-            b(message.mentions.channel).into(),
-        ])
-        .to_owned();
-    execute(&mut *tx, d, &ins).await?;
-    insert_mentions(tx, d, &message).await?;
-    attachments::attach(tx, d, message.id, message.conversation_id, message.user_id, &item.attachment_ids).await?;
-    let thread_reply_count = match message.thread_root_id {
-        Some(root) => Some(bump_thread(tx, d, &message, root).await?),
-        None => None,
-    };
-    let event = ConversationEvent {
-        event_id: item.event_id,
-        conversation_id: message.conversation_id,
-        seq,
-        actor_id: message.user_id,
-        created_at: item.at,
-        payload: EventPayload::Message { message: (&message).into(), thread_reply_count },
-    };
-    insert_event(tx, d, &event).await?;
-    Ok(SendOutcome::Created { message, event })
+        ]);
+        for m in chunk {
+            ins.values_panic([
+                m.id.to_string().into(),
+                m.conversation_id.to_string().into(),
+                m.user_id.to_string().into(),
+                m.client_msg_id.clone().into(),
+                m.server_seq.into(),
+                m.thread_root_id.map(|r| r.to_string()).into(),
+                m.text.clone().into(),
+                m.kind.clone().into(),
+                m.created_at.0.into(),
+                m.updated_at.0.into(),
+                b(m.edited).into(),
+                b(m.deleted).into(),
+                m.version_count.into(),
+                b(m.mentions.channel).into(),
+            ]);
+        }
+        execute(&mut *tx, d, &ins).await?;
+    }
+    Ok(())
 }
 
-/// Writes the mention rows of a message (its `mentions` must be normalized).
-pub(crate) async fn insert_mentions(tx: &mut AnyConnection, d: Dialect, m: &Message) -> StoreResult<()> {
-    if m.mentions.user_ids.is_empty() {
-        return Ok(());
+/// Writes the mention rows of messages (their `mentions` must be normalized), in multi-row
+/// INSERTs.
+pub(crate) async fn insert_mentions(tx: &mut AnyConnection, d: Dialect, messages: &[Message]) -> StoreResult<()> {
+    let rows: Vec<(&Message, &UserId)> =
+        messages.iter().flat_map(|m| m.mentions.user_ids.iter().map(move |u| (m, u))).collect();
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut ins = Query::insert();
+        ins.into_table(Mm::Table).columns([Mm::MessageId, Mm::ConversationId, Mm::UserId]);
+        for (m, u) in chunk {
+            ins.values_panic([m.id.to_string().into(), m.conversation_id.to_string().into(), u.to_string().into()]);
+        }
+        execute(&mut *tx, d, &ins).await?;
     }
-    let mut ins = Query::insert();
-    ins.into_table(Mm::Table).columns([Mm::MessageId, Mm::ConversationId, Mm::UserId]);
-    for u in &m.mentions.user_ids {
-        ins.values_panic([m.id.to_string().into(), m.conversation_id.to_string().into(), u.to_string().into()]);
-    }
-    execute(tx, d, &ins).await.map(|_| ())
+    Ok(())
 }
 
 /// Counts a reply in its root's thread summary (creating it) and returns the new count.

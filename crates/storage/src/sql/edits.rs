@@ -32,7 +32,7 @@ impl SqlStore {
         let del =
             Query::delete().from_table(Mm::Table).and_where(Expr::col(Mm::MessageId).eq(m.id.to_string())).to_owned();
         execute(&mut **tx, d, &del).await?;
-        insert_mentions(tx, d, m).await
+        insert_mentions(tx, d, std::slice::from_ref(m)).await
     }
 
     /// [`crate::MessageStore::edit_message`].

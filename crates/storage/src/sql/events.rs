@@ -1,12 +1,12 @@
 //! The conversation event log: the ONE place that takes sequence numbers and writes event and
 //! outbox rows ([`lock_sequence`], [`reserve_seqs`], [`insert_event`]), and [`EventStore`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chat_domain::event::MessageData;
 use chat_domain::{ConversationEvent, ConversationId, EventId, EventPayload, MessageId, Millis, UserId};
-use sea_query::{Expr, ExprTrait, Order, Query};
+use sea_query::{CaseStatement, Expr, ExprTrait, LockType, Order, Query};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
@@ -79,38 +79,127 @@ pub(crate) async fn reserve_seqs(
     Ok(get_i64(&row, "last_seq")? - n + 1)
 }
 
+/// Conversations per statement in the batch sequence statements (bind limits, statement size).
+const CONVS_PER_STATEMENT: usize = 500;
+
+/// Rows per multi-row INSERT of [`insert_events`] (7 columns: far under every bind limit).
+const EVENTS_PER_INSERT: usize = 500;
+
+/// [`lock_sequence`] for many conversations at once: locks their sequence rows until the
+/// transaction ends and returns each existing one's `last_seq` (absent conversations are
+/// missing from the map). `convs` must be ascending and distinct: rows are locked in that
+/// order (`SELECT ... ORDER BY ... FOR UPDATE` on MySQL and PostgreSQL), so two batches never
+/// wait on each other in a cycle; SQLite writers are serialized (`BEGIN IMMEDIATE`).
+pub(crate) async fn lock_sequences(
+    tx: &mut AnyConnection,
+    d: Dialect,
+    convs: &[ConversationId],
+) -> Result<HashMap<ConversationId, i64>, StoreError> {
+    debug_assert!(convs.windows(2).all(|w| w[0] < w[1]));
+    let mut last = HashMap::with_capacity(convs.len());
+    for chunk in convs.chunks(CONVS_PER_STATEMENT) {
+        let mut sel = Query::select();
+        sel.columns([Seqs::ConversationId, Seqs::LastSeq])
+            .from(Seqs::Table)
+            .and_where(Expr::col(Seqs::ConversationId).is_in(chunk.iter().map(|c| c.to_string())))
+            .order_by(Seqs::ConversationId, Order::Asc);
+        if d != Dialect::Sqlite {
+            sel.lock(LockType::Update);
+        }
+        for row in fetch_all(&mut *tx, d, &sel).await? {
+            last.insert(get_id(&row, "conversation_id")?, get_i64(&row, "last_seq")?);
+        }
+    }
+    Ok(last)
+}
+
+/// Sets `last_seq` and `last_event_at` of conversations whose rows [`lock_sequences`] locked:
+/// `(conversation, new last_seq, last event time)`, one `UPDATE ... SET last_seq = CASE ...`
+/// per chunk of conversations. The new values must be the locked `last_seq` plus the number of
+/// seqs taken (the caller holds the locks, so this is not a read-then-write race).
+pub(crate) async fn advance_sequences(
+    tx: &mut AnyConnection,
+    d: Dialect,
+    advanced: &[(ConversationId, i64, Millis)],
+) -> Result<(), StoreError> {
+    for chunk in advanced.chunks(CONVS_PER_STATEMENT) {
+        let mut seq = CaseStatement::new();
+        let mut at = CaseStatement::new();
+        for (conv, last, when) in chunk {
+            seq = seq.case(Expr::col(Seqs::ConversationId).eq(conv.to_string()), *last);
+            at = at.case(Expr::col(Seqs::ConversationId).eq(conv.to_string()), when.0);
+        }
+        let upd = Query::update()
+            .table(Seqs::Table)
+            .value(Seqs::LastSeq, seq.finally(Expr::col(Seqs::LastSeq)))
+            .value(Seqs::LastEventAt, at.finally(Expr::col(Seqs::LastEventAt)))
+            .and_where(Expr::col(Seqs::ConversationId).is_in(chunk.iter().map(|(c, _, _)| c.to_string())))
+            .to_owned();
+        if execute(&mut *tx, d, &upd).await? != chunk.len() as u64 {
+            return Err(StoreError::NotFound("conversation"));
+        }
+    }
+    Ok(())
+}
+
 /// Writes one event row and its PENDING outbox row (payload: the event's JSON).
 pub(crate) async fn insert_event(tx: &mut AnyConnection, d: Dialect, ev: &ConversationEvent) -> Result<(), StoreError> {
-    let payload = serde_json::to_string(&ev.payload).map_err(json_err)?;
-    let ins = Query::insert()
-        .into_table(Ev::Table)
-        .columns([Ev::ConversationId, Ev::Seq, Ev::EventId, Ev::Type, Ev::ActorId, Ev::Payload, Ev::CreatedAt])
-        .values_panic([
-            ev.conversation_id.to_string().into(),
-            ev.seq.into(),
-            ev.event_id.to_string().into(),
-            ev.kind().as_str().into(),
-            ev.actor_id.to_string().into(),
-            payload.into(),
-            ev.created_at.0.into(),
-        ])
-        .to_owned();
-    execute(&mut *tx, d, &ins).await?;
-    let event_json = serde_json::to_string(ev).map_err(json_err)?;
-    let ob = Query::insert()
-        .into_table(Ob::Table)
-        .columns([Ob::ConversationId, Ob::Seq, Ob::EventId, Ob::Topic, Ob::Payload, Ob::CreatedAt, Ob::Status])
-        .values_panic([
-            ev.conversation_id.to_string().into(),
-            ev.seq.into(),
-            ev.event_id.to_string().into(),
-            TOPIC.into(),
-            event_json.into(),
-            ev.created_at.0.into(),
-            "PENDING".into(),
-        ])
-        .to_owned();
-    execute(&mut *tx, d, &ob).await?;
+    insert_events(tx, d, std::slice::from_ref(ev)).await
+}
+
+/// Writes event rows and their PENDING outbox rows (payload: the event's JSON), in multi-row
+/// INSERTs of [`EVENTS_PER_INSERT`]; outbox ids follow the order of `events`.
+pub(crate) async fn insert_events(
+    tx: &mut AnyConnection,
+    d: Dialect,
+    events: &[ConversationEvent],
+) -> Result<(), StoreError> {
+    for chunk in events.chunks(EVENTS_PER_INSERT) {
+        let mut ins = Query::insert();
+        ins.into_table(Ev::Table).columns([
+            Ev::ConversationId,
+            Ev::Seq,
+            Ev::EventId,
+            Ev::Type,
+            Ev::ActorId,
+            Ev::Payload,
+            Ev::CreatedAt,
+        ]);
+        let mut ob = Query::insert();
+        ob.into_table(Ob::Table).columns([
+            Ob::ConversationId,
+            Ob::Seq,
+            Ob::EventId,
+            Ob::Topic,
+            Ob::Payload,
+            Ob::CreatedAt,
+            Ob::Status,
+        ]);
+        for ev in chunk {
+            let payload = serde_json::to_string(&ev.payload).map_err(json_err)?;
+            let event_json = serde_json::to_string(ev).map_err(json_err)?;
+            ins.values_panic([
+                ev.conversation_id.to_string().into(),
+                ev.seq.into(),
+                ev.event_id.to_string().into(),
+                ev.kind().as_str().into(),
+                ev.actor_id.to_string().into(),
+                payload.into(),
+                ev.created_at.0.into(),
+            ]);
+            ob.values_panic([
+                ev.conversation_id.to_string().into(),
+                ev.seq.into(),
+                ev.event_id.to_string().into(),
+                TOPIC.into(),
+                event_json.into(),
+                ev.created_at.0.into(),
+                "PENDING".into(),
+            ]);
+        }
+        execute(&mut *tx, d, &ins).await?;
+        execute(&mut *tx, d, &ob).await?;
+    }
     Ok(())
 }
 
