@@ -91,11 +91,12 @@ enum Cmd {
         #[arg(long)]
         server_env: Vec<String>,
     },
-    /// Write docs/benchmarks.md and the PNG plots from a results file.
+    /// Write docs/benchmarks.md and the PNG plots from results files.
     Report {
-        /// Results file.
+        /// Results file (repeatable: the files are merged in order, e.g. the single-node run
+        /// and the scale-out run of scripts/bench-scaleout.sh; a missing file is skipped).
         #[arg(long, default_value = "docs/bench/results.json")]
-        results: PathBuf,
+        results: Vec<PathBuf>,
         /// Markdown output.
         #[arg(long, default_value = "docs/benchmarks.md")]
         out: PathBuf,
@@ -141,7 +142,7 @@ async fn real_main(cli: Cli) -> Result<ExitCode, BenchError> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Report { results, out, plots } => {
-            let r = Results::load(&results)?;
+            let r = Results::load_all(&results)?;
             chat_bench::report::write(&r, &out, &plots)?;
             eprintln!("chat-bench: wrote {} and plots in {}", out.display(), plots.display());
             Ok(ExitCode::SUCCESS)
@@ -280,6 +281,7 @@ async fn run(cmd: Cmd) -> Result<ExitCode, BenchError> {
     // Each scenario gets a fresh server (when the harness starts it), so one's data and
     // memory do not weigh on the next.
     for sc in scenarios {
+        let first = out.records.len();
         let (topo, server) = match &rest {
             Some(r) => (
                 Topology { rest: r.clone(), gateways: gateway.clone(), pids: pid.clone(), name: topology.clone() },
@@ -320,6 +322,13 @@ async fn run(cmd: Cmd) -> Result<ExitCode, BenchError> {
         }
         if let Some(mut s) = server {
             s.stop();
+        }
+        // Which run each record came from, so `chat-bench report` can merge runs.
+        for rec in &mut out.records[first..] {
+            rec.topology = Some(topo.name.clone());
+            if rec.system == "chat-sys" {
+                rec.params.insert("server_processes".into(), topo.pids.len().into());
+            }
         }
     }
     out.save(&results)?;

@@ -11,6 +11,8 @@ use plotters::prelude::*;
 use crate::BenchError;
 use crate::results::{LoadOutcome, Record, Results};
 
+mod scaleout;
+
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
 /// Every chat-sys record that lost, duplicated or reordered something, or had errors.
@@ -76,6 +78,11 @@ const LOAD_HEADER: &str = "| system | offered msg/s | acked msg/s | deliveries/s
 /// # Errors
 /// [`BenchError::Io`] when a file cannot be written; [`BenchError::Plot`] when drawing fails.
 pub fn write(r: &Results, out: &Path, plots: &Path) -> Result<(), BenchError> {
+    // The main sections and plots are the single-node run's; other topologies (merged in
+    // from their own results files) get a section of their own after the fanout.
+    let (single, others) = scaleout::split(&r.records);
+    let all = r;
+    let r = &Results { records: single, ..all.clone() };
     std::fs::create_dir_all(plots).map_err(|e| BenchError::Io(format!("creating {}", plots.display()), e))?;
     let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     let rel = |name: &str| -> String {
@@ -147,6 +154,7 @@ pub fn write(r: &Results, out: &Path, plots: &Path) -> Result<(), BenchError> {
         let _ = writeln!(md, "![throughput against offered rate]({})\n", rel("fanout-throughput.png"));
         let _ = writeln!(md, "![latency distribution]({})\n", rel("fanout-latency.png"));
     }
+    scaleout::sections(&others, &r.records, &mut md);
     // Ingest.
     let ing: Vec<_> = loads(r, "ingest").collect();
     if !ing.is_empty() {
@@ -240,7 +248,7 @@ pub fn write(r: &Results, out: &Path, plots: &Path) -> Result<(), BenchError> {
     }
     // Notes.
     let mut notes: Vec<String> = Vec::new();
-    for rec in &r.records {
+    for rec in &all.records {
         for n in &rec.notes {
             let line = format!("{} ({}): {n}", rec.system, rec.scenario);
             if !notes.contains(&line) {
@@ -541,6 +549,20 @@ mod tests {
             assert!(bytes.starts_with(b"\x89PNG"), "{f}");
         }
         assert!(integrity_failures(&r).is_empty());
+    }
+
+    #[test]
+    fn other_topologies_get_their_own_section_not_the_main_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut scaled = rec("chat-sys", 100.0, 700.0);
+        scaled.topology = Some("scale-out".into());
+        let r = Results { records: vec![rec("chat-sys", 100.0, 1000.0), scaled], ..Default::default() };
+        let out = dir.path().join("benchmarks.md");
+        write(&r, &out, &dir.path().join("bench")).unwrap();
+        let md = std::fs::read_to_string(&out).unwrap();
+        let (main, rest) = md.split_once("## Fanout: scale-out topology").expect("scale-out section");
+        assert!(main.contains("| chat-sys | 100 | 0 | 1000 |") && !main.contains("| 700 |"), "{md}");
+        assert!(rest.contains("| chat-sys | 100 | 0 | 700 |"), "{md}");
     }
 
     #[test]

@@ -92,6 +92,30 @@ pub struct Record {
     pub server: Option<ProcSample>,
     /// Remarks printed with the table (e.g. "persists nothing").
     pub notes: Vec<String>,
+    /// The chat-sys topology of the run this record was measured in (`single-node`,
+    /// `scale-out`, the `--topology` of `chat-bench run`), on every record of the run (the
+    /// limit's and the peers' too), so merged results files keep their runs apart. Absent in
+    /// older files: see [`Record::topology_name`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topology: Option<String>,
+}
+
+/// The topology of a record that names none: `chat-bench run` without `--rest`.
+pub const SINGLE_NODE: &str = "single-node";
+
+impl Record {
+    /// The run's topology: [`Record::topology`], else a `topology: NAME` note (files written
+    /// before the field existed), else [`SINGLE_NODE`].
+    pub fn topology_name(&self) -> &str {
+        if let Some(t) = &self.topology {
+            return t;
+        }
+        self.notes
+            .iter()
+            .find_map(|n| n.strip_prefix("topology: ").map(|r| r.split([';', ' ']).next().unwrap_or(r)))
+            .filter(|t| !t.is_empty())
+            .unwrap_or(SINGLE_NODE)
+    }
 }
 
 /// The machine a run was made on.
@@ -158,6 +182,36 @@ impl Results {
         }
     }
 
+    /// Reads every file of `paths` (in order) and merges them: see [`Results::merge`]. A file
+    /// that does not exist contributes nothing (e.g. a scale-out run that was skipped).
+    ///
+    /// # Errors
+    /// As [`Results::load`], for the first unreadable file.
+    pub fn load_all(paths: &[impl AsRef<Path>]) -> Result<Results, BenchError> {
+        let parts = paths.iter().map(|p| Results::load(p.as_ref())).collect::<Result<Vec<_>, _>>()?;
+        Ok(Results::merge(parts))
+    }
+
+    /// One set from several runs: the first machine that was detected, every command line
+    /// and record in order, and the distinct build profiles joined by `", "`.
+    pub fn merge(parts: Vec<Results>) -> Results {
+        let mut out = Results::default();
+        for p in parts {
+            if out.machine.cpu.is_empty() {
+                out.machine = p.machine;
+            }
+            if !p.profile.is_empty() && !out.profile.split(", ").any(|x| x == p.profile) {
+                if !out.profile.is_empty() {
+                    out.profile.push_str(", ");
+                }
+                out.profile.push_str(&p.profile);
+            }
+            out.commands.extend(p.commands);
+            out.records.extend(p.records);
+        }
+        out
+    }
+
     /// Writes the results to `path` (pretty JSON).
     ///
     /// # Errors
@@ -168,5 +222,59 @@ impl Results {
         }
         let json = serde_json::to_vec_pretty(self).map_err(|e| BenchError::Json("results".into(), e))?;
         std::fs::write(path, json).map_err(|e| BenchError::Io(format!("writing {}", path.display()), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(cpu: &str, profile: &str, topology: Option<&str>) -> Results {
+        Results {
+            machine: Machine { cpu: cpu.into(), ..Default::default() },
+            commands: vec![format!("chat-bench run ({profile})")],
+            profile: profile.into(),
+            records: vec![Record {
+                scenario: "fanout".into(),
+                system: "chat-sys".into(),
+                topology: topology.map(Into::into),
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn merge_keeps_every_record_and_command_in_order() {
+        let m = Results::merge(vec![
+            run("cpu-a", "release", None),
+            run("cpu-b", "release", Some("scale-out")),
+            run("", "debug", Some("x")),
+        ]);
+        assert_eq!(m.machine.cpu, "cpu-a");
+        assert_eq!(m.profile, "release, debug");
+        assert_eq!(m.commands.len(), 3);
+        let t: Vec<_> = m.records.iter().map(Record::topology_name).collect();
+        assert_eq!(t, ["single-node", "scale-out", "x"]);
+    }
+
+    #[test]
+    fn topology_comes_from_the_field_then_the_note() {
+        let mut r = Record { notes: vec!["topology: scale-out; something".into()], ..Default::default() };
+        assert_eq!(r.topology_name(), "scale-out");
+        r.topology = Some("other".into());
+        assert_eq!(r.topology_name(), "other");
+        assert_eq!(Record::default().topology_name(), SINGLE_NODE);
+    }
+
+    #[test]
+    fn load_all_skips_missing_files_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.json");
+        run("cpu-a", "release", Some("scale-out")).save(&a).unwrap();
+        let m = Results::load_all(&[a.clone(), dir.path().join("missing.json")]).unwrap();
+        assert_eq!(m.records.len(), 1);
+        assert_eq!(m.records[0].topology.as_deref(), Some("scale-out"));
+        std::fs::write(&a, b"{not json").unwrap();
+        assert!(matches!(Results::load_all(&[a]), Err(BenchError::Json(..))));
     }
 }
