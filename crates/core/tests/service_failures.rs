@@ -198,6 +198,12 @@ impl ConversationStore for FlakyStore {
     async fn member_ids(&self, conv: ConversationId) -> StoreResult<Vec<UserId>> {
         self.inner.member_ids(conv).await
     }
+    async fn member_ids_of(
+        &self,
+        convs: &[ConversationId],
+    ) -> StoreResult<std::collections::HashMap<ConversationId, Vec<UserId>>> {
+        self.inner.member_ids_of(convs).await
+    }
     async fn update_conversation(&self, update: &ConversationUpdate) -> StoreResult<(Conversation, ConversationEvent)> {
         self.inner.update_conversation(update).await
     }

@@ -3,14 +3,13 @@
 //! writes one [`GatewayDelivery`] per event per target gateway.
 //!
 //! Recipients of an event are the conversation's current members ([`ConversationStore::
-//! member_ids`]) plus, for `USER_LEFT`, the user who left (so their devices learn it and drop
+//! member_ids_of`], one call per batch) plus, for `USER_LEFT`, the user who left (so their devices learn it and drop
 //! the conversation). Users without a live connection get nothing live; they catch up from the
 //! database by seq. Log records are committed only after their deliveries were written, so a
 //! crash redelivers rather than loses. Re-published events (the relay is at-least-once) are
 //! dropped by event id against a bounded set of recently delivered ids; duplicates older than
 //! that set, or after a restart, reach clients, which drop them by (conversation, seq).
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -171,17 +170,15 @@ impl FanoutWorker {
     }
 
     /// The deliveries for `events` (in order), per gateway, gateways ascending; no duplicate
-    /// check. Member lists are read once per conversation per call.
+    /// check. Member lists of all the events' conversations are read with one
+    /// [`ConversationStore::member_ids_of`] call (not one query per conversation).
     ///
     /// # Errors
     /// Reading members ([`PipelineError::Store`]) or connections failed.
     pub async fn plan(&self, events: &[Arc<ConversationEvent>]) -> Result<Vec<(String, Vec<GatewayDelivery>)>> {
-        let mut members: HashMap<ConversationId, Vec<UserId>> = HashMap::new();
-        for ev in events {
-            if let Entry::Vacant(slot) = members.entry(ev.conversation_id) {
-                slot.insert(self.members.member_ids(ev.conversation_id).await?);
-            }
-        }
+        let convs: Vec<ConversationId> =
+            events.iter().map(|e| e.conversation_id).collect::<BTreeSet<_>>().into_iter().collect();
+        let members = self.members.member_ids_of(&convs).await?;
         let recipients_of = |ev: &ConversationEvent| -> Vec<UserId> {
             let mut r = members.get(&ev.conversation_id).cloned().unwrap_or_default();
             if let EventPayload::UserLeft { user_id } = &ev.payload {

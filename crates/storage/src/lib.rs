@@ -29,6 +29,8 @@ pub use records::*;
 pub use search::SearchStore;
 pub use sql::{ConnectOptions, Dialect, SqlStore};
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chat_domain::{Attachment, AttachmentId, AttachmentStatus, Conversation, MemberRole};
 use chat_domain::{
@@ -38,6 +40,10 @@ use chat_domain::{
 
 /// Result alias of this crate.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Most conversations per `IN (...)` list in [`ConversationStore::member_ids_of`] (one query
+/// per chunk; well under SQLite's 32,766 and PostgreSQL's 65,535 bind parameters).
+pub const MEMBER_IDS_CHUNK: usize = 500;
 
 /// Workspaces and users (seed table `users`).
 #[async_trait]
@@ -108,8 +114,19 @@ pub trait ConversationStore: Send + Sync {
     async fn member(&self, conv: ConversationId, user: UserId) -> StoreResult<Option<Member>>;
     /// All members, by join time.
     async fn members(&self, conv: ConversationId) -> StoreResult<Vec<Member>>;
-    /// Member user ids only (the fanout path).
+    /// Member user ids only, in no particular order.
     async fn member_ids(&self, conv: ConversationId) -> StoreResult<Vec<UserId>>;
+    /// Member user ids of several conversations at once (the fanout path: one call per batch
+    /// of events instead of one per conversation).
+    ///
+    /// Shape: every requested conversation is a key of the result (duplicates in `convs`
+    /// collapse to one key); its value is its member ids in no particular order, empty when
+    /// it has no members or does not exist. The ids are read in chunks of
+    /// [`MEMBER_IDS_CHUNK`] conversations (one `IN (...)` query each), so no dialect's bind
+    /// parameter limit is reached however many conversations are asked for. The chunks are
+    /// separate reads: a membership change committed between two of them may be seen by one
+    /// chunk and not another.
+    async fn member_ids_of(&self, convs: &[ConversationId]) -> StoreResult<HashMap<ConversationId, Vec<UserId>>>;
     /// Applies a patch (name, topic, privacy, settings), appending `CONVERSATION_UPDATED`.
     ///
     /// # Errors

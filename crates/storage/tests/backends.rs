@@ -50,6 +50,8 @@ backend_tests!(
     reactions_are_idempotent,
     pins_are_idempotent,
     member_events,
+    member_ids_of_several_conversations,
+    member_ids_of_spans_chunks,
     read_positions_are_monotonic_and_clamped,
     unread_and_mention_counts,
     events_after_and_message_windows,

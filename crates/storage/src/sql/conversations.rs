@@ -1,5 +1,7 @@
 //! [`ConversationStore`]: conversations, settings, members and read positions.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chat_domain::{
     Conversation, ConversationEvent, ConversationId, ConversationKind, ConversationSettings, ConversationSummary,
@@ -18,7 +20,7 @@ use super::{
     Dialect, SqlStore, b, db_err, execute, fetch_all, fetch_optional, get_bool, get_i64, get_id, get_opt_i64,
     get_opt_str, get_str,
 };
-use crate::{ConversationStore, ConversationUpdate, NewConversation, StoreError, StoreResult};
+use crate::{ConversationStore, ConversationUpdate, MEMBER_IDS_CHUNK, NewConversation, StoreError, StoreResult};
 
 /// Conversations joined with their settings and sequence row.
 fn conv_select() -> SelectStatement {
@@ -321,6 +323,27 @@ impl ConversationStore for SqlStore {
             .to_owned();
         let mut conn = self.reader().acquire().await.map_err(db_err)?;
         fetch_all(&mut *conn, self.dialect(), &q).await?.iter().map(|r| get_id(r, "user_id")).collect()
+    }
+
+    async fn member_ids_of(&self, convs: &[ConversationId]) -> StoreResult<HashMap<ConversationId, Vec<UserId>>> {
+        let mut out: HashMap<ConversationId, Vec<UserId>> = convs.iter().map(|c| (*c, Vec::new())).collect();
+        if out.is_empty() {
+            return Ok(out);
+        }
+        let distinct: Vec<String> = out.keys().map(ConversationId::to_string).collect();
+        let mut conn = self.reader().acquire().await.map_err(db_err)?;
+        for chunk in distinct.chunks(MEMBER_IDS_CHUNK) {
+            let q = Query::select()
+                .columns([Cm::ConversationId, Cm::UserId])
+                .from(Cm::Table)
+                .and_where(Expr::col(Cm::ConversationId).is_in(chunk.iter().cloned()))
+                .to_owned();
+            for row in fetch_all(&mut *conn, self.dialect(), &q).await? {
+                let conv: ConversationId = get_id(&row, "conversation_id")?;
+                out.entry(conv).or_default().push(get_id(&row, "user_id")?);
+            }
+        }
+        Ok(out)
     }
 
     async fn update_conversation(&self, update: &ConversationUpdate) -> StoreResult<(Conversation, ConversationEvent)> {
