@@ -8,15 +8,16 @@
 //! still takes it, metric `gateway_slow_consumer_closed_total`), so one stalled reader can
 //! neither grow memory nor delay anyone else.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chat_domain::{ConversationEvent, ConversationId, DomainError, EventPayload, UserId};
-use chat_pipeline::{DeliveryBatch, GapNotice, GatewayDelivery, PipelineError};
+use chat_pipeline::{DeliveryBatch, DeliveryEntry, GapNotice, GatewayDelivery, PipelineError};
 use chat_stomp::Version;
+use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
@@ -259,14 +260,8 @@ impl MemberCache {
         actor: UserId,
         conv: ConversationId,
     ) -> Result<Arc<Vec<UserId>>, DomainError> {
-        {
-            let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((at, ids)) = map.get(&conv)
-                && at.elapsed() < self.ttl
-                && ids.contains(&actor)
-            {
-                return Ok(ids.clone());
-            }
+        if let Some(ids) = self.cached(actor, conv) {
+            return Ok(ids);
         }
         let ids = Arc::new(core.member_ids(actor, conv).await?);
         if !ids.contains(&actor) {
@@ -280,10 +275,76 @@ impl MemberCache {
         Ok(ids)
     }
 
+    /// The cached, unexpired members of `conv` if they include `actor`.
+    fn cached(&self, actor: UserId, conv: ConversationId) -> Option<Arc<Vec<UserId>>> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&conv).filter(|(at, ids)| at.elapsed() < self.ttl && ids.contains(&actor)).map(|(_, ids)| ids.clone())
+    }
+
+    /// Loads the members of every conversation in `wanted` ((actor, conversation) pairs, as
+    /// [`MemberCache::get`] takes them) that is not cached yet, with at most
+    /// [`PREFETCH_CONCURRENCY`] core calls in flight instead of one after another. Returns how
+    /// many lists were loaded. Failures are not reported here: the later [`MemberCache::get`]
+    /// of that pair asks again and sees the refusal.
+    pub async fn prefetch(
+        &self,
+        core: &dyn GatewayCore,
+        wanted: impl IntoIterator<Item = (UserId, ConversationId)>,
+    ) -> usize {
+        let missing: Vec<(UserId, ConversationId)> =
+            wanted.into_iter().filter(|(actor, conv)| self.cached(*actor, *conv).is_none()).collect();
+        futures::stream::iter(missing)
+            .map(|(actor, conv)| self.get(core, actor, conv))
+            .buffer_unordered(PREFETCH_CONCURRENCY)
+            .filter(|r| std::future::ready(r.is_ok()))
+            .count()
+            .await
+    }
+
     /// Forgets `conv` (membership changed).
     pub fn invalidate(&self, conv: ConversationId) {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).remove(&conv);
     }
+}
+
+/// Most member-list loads in flight while [`MemberCache::prefetch`] warms the cache for a
+/// delivery batch (each is one core call: one gRPC request, or the in-process service's
+/// membership check and member read).
+pub(crate) const PREFETCH_CONCURRENCY: usize = 16;
+
+/// Whether the rendered body of an event with this payload carries `conversationMemberIds`.
+fn carries_members(payload: &EventPayload) -> bool {
+    matches!(
+        payload,
+        EventPayload::Message { .. } | EventPayload::MessageEdited { .. } | EventPayload::MessageDeleted { .. }
+    )
+}
+
+/// The (actor, conversation) pairs whose member lists [`render`] will need for `entries`, one
+/// per conversation, in order: the first recipient of each message event, up to the
+/// conversation's first membership event in the batch (which invalidates the cache, so loading
+/// before it would be wasted).
+fn members_needed(entries: &[DeliveryEntry]) -> Vec<(UserId, ConversationId)> {
+    let mut seen: HashSet<ConversationId> = HashSet::new();
+    let mut out = Vec::new();
+    for entry in entries {
+        let GatewayDelivery::Event { event, recipients } = &entry.delivery else { continue };
+        let conv = event.conversation_id;
+        match &event.payload {
+            EventPayload::UserJoined { .. } | EventPayload::UserLeft { .. } => {
+                seen.insert(conv);
+            }
+            p if carries_members(p) => {
+                if let Some(actor) = recipients.first()
+                    && seen.insert(conv)
+                {
+                    out.push((*actor, conv));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Renders an event once. `actor` is a member used to read the member list (message events
@@ -294,10 +355,9 @@ pub(crate) async fn render(shared: &Shared, event: &ConversationEvent, actor: Op
             shared.members.invalidate(event.conversation_id);
             None
         }
-        (
-            EventPayload::Message { .. } | EventPayload::MessageEdited { .. } | EventPayload::MessageDeleted { .. },
-            Some(a),
-        ) => shared.members.get(shared.core.as_ref(), a, event.conversation_id).await.ok(),
+        (p, Some(a)) if carries_members(p) => {
+            shared.members.get(shared.core.as_ref(), a, event.conversation_id).await.ok()
+        }
         _ => None,
     };
     Arc::new(RenderedEvent {
@@ -316,6 +376,8 @@ async fn dispatch(shared: &Shared, batch: DeliveryBatch) {
             h.offer(Outbound::Resync(convs.clone()));
         }
     }
+    // A cold cache would otherwise cost one core call per conversation, one after another.
+    shared.members.prefetch(shared.core.as_ref(), members_needed(&batch.entries)).await;
     for entry in batch.entries {
         match entry.delivery {
             GatewayDelivery::Event { event, recipients } => {
@@ -387,3 +449,6 @@ pub(crate) async fn run_consumer(shared: Arc<Shared>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
