@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # The full benchmark of docs/benchmarks.md, re-runnable with one command:
 #
-#   scripts/bench.sh                 # release build, peers, every scenario, report
-#   scripts/bench.sh --size tiny     # extra arguments go to `chat-bench run`
+#   scripts/bench.sh                 # release build, peers, every scenario, scale-out, report
+#   scripts/bench.sh --size tiny     # extra arguments go to `chat-bench run` (both runs)
 #
-# Builds chat-sys and chat-bench in release mode (CARGO_TARGET_DIR, default
+# Builds chat-sys (with the Kafka event log of the scale-out roles, `--features kafka`; `serve`
+# is the same with or without it) and chat-bench in release mode (CARGO_TARGET_DIR, default
 # /var/cache/chat-sys-target), installs and starts the peers (scripts/bench-peers.sh:
 # RabbitMQ Web-STOMP from Debian, Centrifugo v6 from the Go module proxy; set
-# BENCH_PEERS=none to skip them), runs `chat-bench run --size full` (results in
-# docs/bench/results.json) and writes docs/benchmarks.md and docs/bench/*.png with
-# `chat-bench report`. Takes ~15 minutes after the build on 2 cores.
+# BENCH_PEERS=none to skip them), runs `chat-bench run --size full` against a single-node
+# `chat-sys serve` (results in docs/bench/results.json), then the fanout against the
+# scale-out topology (scripts/bench-scaleout.sh: core, fanout and two gateways on
+# PostgreSQL, Redis and Kafka; results in docs/bench/results-scaleout.json; set
+# BENCH_SCALEOUT=none to skip it), and writes docs/benchmarks.md and docs/bench/*.png from
+# both with `chat-bench report`. Takes ~20 minutes after the build on 2 cores.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/chat-sys-target}"
 
-cargo build --release -p chat-sys -p chat-bench
+cargo build --release -p chat-sys -p chat-bench --features chat-sys/kafka
 export CHAT_SYS_BIN="$CARGO_TARGET_DIR/release/chat-sys"
 BENCH="$CARGO_TARGET_DIR/release/chat-bench"
 
@@ -29,4 +33,10 @@ else
 fi
 
 "$BENCH" run --size full --peers "$peers" --results docs/bench/results.json "$@"
-"$BENCH" report --results docs/bench/results.json --out docs/benchmarks.md --plots docs/bench
+
+results=(--results docs/bench/results.json)
+if [[ ${BENCH_SCALEOUT:-} != none ]]; then
+	CHAT_BENCH_BIN="$BENCH" bash scripts/bench-scaleout.sh "$@"
+	results+=(--results docs/bench/results-scaleout.json)
+fi
+"$BENCH" report "${results[@]}" --out docs/benchmarks.md --plots docs/bench
