@@ -51,6 +51,13 @@ fn row(rec: &Record, o: &LoadOutcome) -> String {
     )
 }
 
+/// Whether two runs had the same load shape (only the topology differs).
+fn same_shape(a: &Record, b: &Record) -> bool {
+    ["connections", "members", "senders", "body_bytes", "duration_s"]
+        .iter()
+        .all(|k| a.params.get(*k) == b.params.get(*k))
+}
+
 /// Appends one `## Fanout: TOPOLOGY topology` section per topology found in `others` (in
 /// order of appearance), comparing its chat-sys rows with the single-node chat-sys fanout
 /// rows of `single` at the same offered rate.
@@ -95,9 +102,12 @@ pub(super) fn sections(others: &[Record], single: &[Record], md: &mut String) {
         }
         md.push('\n');
         let mut lines = Vec::new();
-        for (_, o) in fan.iter().filter(|(r, _)| r.system == "chat-sys" && r.scenario == "fanout") {
+        for (rec, o) in fan.iter().filter(|(r, _)| r.system == "chat-sys" && r.scenario == "fanout") {
             let same = fanout_loads(single).find(|(r, s)| {
-                r.system == "chat-sys" && r.scenario == "fanout" && s.offered_per_sec == o.offered_per_sec
+                r.system == "chat-sys"
+                    && r.scenario == "fanout"
+                    && s.offered_per_sec == o.offered_per_sec
+                    && same_shape(r, rec)
             });
             if let Some((_, s)) = same {
                 lines.push(format!(
@@ -174,5 +184,14 @@ mod tests {
         let mut md = String::new();
         sections(&[], &[rec(None, "fanout", 1.0, 1.0)], &mut md);
         assert!(md.is_empty());
+    }
+
+    #[test]
+    fn compared_only_with_a_run_of_the_same_shape() {
+        let mut bigger = rec(None, "fanout", 100.0, 1.0);
+        bigger.params.insert("connections".into(), 2000.into());
+        let mut md = String::new();
+        sections(&[rec(Some("scale-out"), "fanout", 100.0, 2.0)], &[bigger], &mut md);
+        assert!(md.contains("## Fanout: scale-out topology") && !md.contains("against single-node"), "{md}");
     }
 }
