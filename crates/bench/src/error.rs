@@ -26,7 +26,7 @@ pub enum BenchError {
     Server(String, String),
     /// SQLite (the raw insert limit) failed.
     #[error("sqlite: {0}")]
-    Sqlite(#[from] sqlx::Error),
+    Sqlite(#[from] rusqlite::Error),
     /// A JSON document (results, replies) could not be read or written (context, cause).
     #[error("{0}: {1}")]
     Json(String, #[source] serde_json::Error),

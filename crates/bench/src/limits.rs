@@ -8,7 +8,8 @@
 //!   broadcast-server`) so its CPU and memory are measured like a server's.
 //! * [`sqlite_insert_rate`]: SQLite's raw insert rate of the rows one chat-sys send writes
 //!   (a message, its event-log entry, its outbox row and the sequence update), in batched
-//!   transactions, WAL with `synchronous=FULL` as chat-sys configures it.
+//!   transactions, WAL with `synchronous=FULL` as chat-sys configures it; through rusqlite on
+//!   one thread (prepared statements, no driver thread hop), i.e. the engine's own rate.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,8 +18,6 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
-use sqlx::ConnectOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use tokio::net::TcpListener;
 use tokio::sync::{RwLock, mpsc};
 use tokio_tungstenite::tungstenite::Message;
@@ -150,16 +149,27 @@ pub async fn sqlite_insert_rate(
     if rows == 0 || batch == 0 || conversations == 0 {
         return Err(BenchError::Param("sqlite", "rows, batch and conversations must be positive".into()));
     }
-    let opts = SqliteConnectOptions::new()
-        .filename(dir.join("limit.db"))
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full);
-    let mut conn = opts.connect().await?;
-    sqlx::raw_sql(SCHEMA).execute(&mut conn).await?;
+    let path = dir.join("limit.db");
+    tokio::task::spawn_blocking(move || sqlite_insert_blocking(&path, rows, batch, conversations, body_bytes))
+        .await
+        .map_err(|e| BenchError::Server("sqlite limit".into(), e.to_string()))?
+}
+
+/// [`sqlite_insert_rate`] on the calling thread: rusqlite, cached prepared statements, one
+/// transaction per `batch` messages.
+fn sqlite_insert_blocking(
+    path: &std::path::Path,
+    rows: u64,
+    batch: usize,
+    conversations: usize,
+    body_bytes: usize,
+) -> Result<SqliteRate, BenchError> {
+    let mut conn = rusqlite::Connection::open(path)?;
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
+    conn.execute_batch(SCHEMA)?;
     let convs: Vec<String> = (0..conversations).map(|_| uuid::Uuid::now_v7().to_string()).collect();
     for c in &convs {
-        sqlx::query("INSERT INTO conversation_sequences VALUES (?, 0, 0)").bind(c).execute(&mut conn).await?;
+        conn.execute("INSERT INTO conversation_sequences VALUES (?1, 0, 0)", [c])?;
     }
     let user = uuid::Uuid::now_v7().to_string();
     let text = "x".repeat(body_bytes);
@@ -169,55 +179,36 @@ pub async fn sqlite_insert_rate(
     let mut done = 0u64;
     while done < rows {
         let n = (rows - done).min(batch as u64);
-        let mut tx = sqlx::Connection::begin(&mut conn).await?;
-        for i in 0..n {
-            let c = ((done + i) % conversations as u64) as usize;
-            seqs[c] += 1;
-            let seq = seqs[c];
-            let (mid, eid) = (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());
-            let now = std::time::SystemTime::UNIX_EPOCH.elapsed().map(|d| d.as_millis() as i64).unwrap_or(0);
-            let payload = format!(
-                "{{\"type\":\"MESSAGE\",\"message\":{{\"messageId\":\"{mid}\",\"conversationId\":\"{}\",\"userId\":\"{user}\",\"serverSeq\":{seq},\"text\":\"{text}\"}}}}",
-                convs[c]
-            );
-            sqlx::query("UPDATE conversation_sequences SET last_seq = ?, last_event_at = ? WHERE conversation_id = ?")
-                .bind(seq)
-                .bind(now)
-                .bind(&convs[c])
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO messages VALUES (?, ?, ?, ?, ?, NULL, ?, 'default', ?, ?, 0, 0, 0, 0)")
-                .bind(&mid)
-                .bind(&convs[c])
-                .bind(&user)
-                .bind(format!("c-{}", done + i))
-                .bind(seq)
-                .bind(&text)
-                .bind(now)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO conversation_events VALUES (?, ?, ?, 'MESSAGE', ?, ?, ?)")
-                .bind(&convs[c])
-                .bind(seq)
-                .bind(&eid)
-                .bind(&user)
-                .bind(&payload)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO message_producer_outbox (conversation_id, seq, event_id, topic, payload, created_at, status) VALUES (?, ?, ?, 'chat.events', ?, ?, 'PENDING')",
-            )
-            .bind(&convs[c])
-            .bind(seq)
-            .bind(&eid)
-            .bind(&payload)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        let tx = conn.transaction()?;
+        {
+            let mut seq_upd = tx.prepare_cached(
+                "UPDATE conversation_sequences SET last_seq = ?1, last_event_at = ?2 WHERE conversation_id = ?3",
+            )?;
+            let mut msg_ins = tx.prepare_cached(
+                "INSERT INTO messages VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, 'default', ?7, ?7, 0, 0, 0, 0)",
+            )?;
+            let mut ev_ins =
+                tx.prepare_cached("INSERT INTO conversation_events VALUES (?1, ?2, ?3, 'MESSAGE', ?4, ?5, ?6)")?;
+            let mut ob_ins = tx.prepare_cached(
+                "INSERT INTO message_producer_outbox (conversation_id, seq, event_id, topic, payload, created_at, status) VALUES (?1, ?2, ?3, 'chat.events', ?4, ?5, 'PENDING')",
+            )?;
+            for i in 0..n {
+                let c = ((done + i) % conversations as u64) as usize;
+                seqs[c] += 1;
+                let seq = seqs[c];
+                let (mid, eid) = (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());
+                let now = std::time::SystemTime::UNIX_EPOCH.elapsed().map(|d| d.as_millis() as i64).unwrap_or(0);
+                let conv = &convs[c];
+                let payload = format!(
+                    "{{\"type\":\"MESSAGE\",\"message\":{{\"messageId\":\"{mid}\",\"conversationId\":\"{conv}\",\"userId\":\"{user}\",\"serverSeq\":{seq},\"text\":\"{text}\"}}}}"
+                );
+                seq_upd.execute(rusqlite::params![seq, now, conv])?;
+                msg_ins.execute(rusqlite::params![mid, conv, user, format!("c-{}", done + i), seq, text, now])?;
+                ev_ins.execute(rusqlite::params![conv, seq, eid, user, payload, now])?;
+                ob_ins.execute(rusqlite::params![conv, seq, eid, payload, now])?;
+            }
         }
-        tx.commit().await?;
+        tx.commit()?;
         done += n;
     }
     let secs = start.elapsed().as_secs_f64().max(1e-9);
@@ -302,10 +293,14 @@ mod tests {
         let r = sqlite_insert_rate(dir.path(), 300, 128, 3, 100).await.unwrap();
         assert_eq!(r.rows, 300);
         assert!(r.rows_per_sec > 0.0);
-        let mut conn = SqliteConnectOptions::new().filename(dir.path().join("limit.db")).connect().await.unwrap();
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM messages").fetch_one(&mut conn).await.unwrap();
-        let (o,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM message_producer_outbox").fetch_one(&mut conn).await.unwrap();
-        assert_eq!((n, o), (300, 300));
+        let conn = rusqlite::Connection::open(dir.path().join("limit.db")).unwrap();
+        let count =
+            |t: &str| -> i64 { conn.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0)).unwrap() };
+        assert_eq!(
+            (count("messages"), count("conversation_events"), count("message_producer_outbox")),
+            (300, 300, 300)
+        );
+        let last: i64 = conn.query_row("SELECT SUM(last_seq) FROM conversation_sequences", [], |r| r.get(0)).unwrap();
+        assert_eq!(last, 300);
     }
 }
