@@ -80,8 +80,12 @@ pub struct GatewayConfig {
     /// Bytes of SEND bodies buffered by all open transactions of one session together.
     /// Default 262,144 (256 KiB).
     pub max_transaction_bytes: usize,
-    /// Page size of store reads for resume and gap repair. Default 200.
+    /// Page size of store reads for resume and gap repair (events per read; capped by the
+    /// core's largest page, `Limits::max_page`). Default 500.
     pub replay_page_size: i64,
+    /// Store reads of one replay in flight while earlier pages are written (minimum 1). A
+    /// replay holds at most `replay_read_ahead + 1` pages in memory. Default 2.
+    pub replay_read_ahead: usize,
     /// Conversations in the `resume` headers of one SUBSCRIBE. Default 1,024.
     pub max_resume_conversations: usize,
     /// How long the member list of a conversation is cached (typing and
@@ -210,7 +214,8 @@ impl Default for GatewayConfig {
             max_transactions_per_session: 4,
             max_frames_per_transaction: 128,
             max_transaction_bytes: 256 * 1024,
-            replay_page_size: 200,
+            replay_page_size: 500,
+            replay_read_ahead: 2,
             max_resume_conversations: 1024,
             member_cache_ttl_ms: 30_000,
             shutdown_grace_ms: 5_000,

@@ -107,6 +107,38 @@ pub fn typing_body(conversation_id: ConversationId, user_id: UserId, typing: boo
     Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
 }
 
+/// `conversationMemberIds` of one conversation serialized once (a JSON array of id strings),
+/// for the many event bodies that carry it (a replay page renders it once, not per event).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberIdsJson(String);
+
+impl MemberIdsJson {
+    /// Serializes `ids` (`["<uuid>",...]`, in the given order).
+    pub fn new(ids: &[UserId]) -> Self {
+        let mut s = String::with_capacity(2 + ids.len() * 39);
+        s.push('[');
+        for (n, id) in ids.iter().enumerate() {
+            if n > 0 {
+                s.push(',');
+            }
+            s.push('"');
+            s.push_str(&id.to_string());
+            s.push('"');
+        }
+        s.push(']');
+        MemberIdsJson(s)
+    }
+}
+
+/// Whether the body of an event with this payload carries `conversationMemberIds` (the
+/// message events: `MESSAGE`, `MESSAGE_EDITED`, `MESSAGE_DELETED`).
+pub fn carries_member_ids(payload: &EventPayload) -> bool {
+    matches!(
+        payload,
+        EventPayload::Message { .. } | EventPayload::MessageEdited { .. } | EventPayload::MessageDeleted { .. }
+    )
+}
+
 /// A conversation event as delivered on `/user/queue/messages`.
 ///
 /// Every event carries `eventType` (`MESSAGE`, `MESSAGE_EDITED`, `REACTION_ADDED`,
@@ -117,16 +149,60 @@ pub fn typing_body(conversation_id: ConversationId, user_id: UserId, typing: boo
 /// `updatedAt`, `edited`, `deleted`) plus `conversationMemberIds` when known. Other events
 /// carry `createdAt` = the event's commit instant.
 pub fn event_body(event: &ConversationEvent, member_ids: Option<&[UserId]>) -> Bytes {
+    let members = if carries_member_ids(&event.payload) { member_ids.map(MemberIdsJson::new) } else { None };
+    event_body_with(event, members.as_ref())
+}
+
+/// [`event_body`] with the member ids already serialized. Message events are written
+/// directly (the message snapshot serialized as is, then the event fields appended); other
+/// events go through a JSON object.
+pub fn event_body_with(event: &ConversationEvent, member_ids: Option<&MemberIdsJson>) -> Bytes {
+    let (message, thread_reply_count) = match &event.payload {
+        EventPayload::Message { message, thread_reply_count } => (message, Some(*thread_reply_count)),
+        EventPayload::MessageEdited { message } | EventPayload::MessageDeleted { message } => (message, None),
+        _ => return generic_body(event, None),
+    };
+    if message.conversation_id != event.conversation_id {
+        return generic_body(event, member_ids);
+    }
+    let mut out = Vec::with_capacity(512 + member_ids.map_or(0, |m| m.0.len()));
+    if serde_json::to_writer(&mut out, message).is_err() || out.last() != Some(&b'}') || out.len() < 2 {
+        return generic_body(event, member_ids);
+    }
+    out.pop();
+    if let Some(count) = thread_reply_count {
+        match count {
+            Some(c) => out.extend_from_slice(format!(",\"threadReplyCount\":{c}").as_bytes()),
+            None => out.extend_from_slice(b",\"threadReplyCount\":null"),
+        }
+    }
+    let kind = event.kind().as_str();
+    let fields = format!(
+        ",\"eventType\":\"{kind}\",\"eventId\":\"{}\",\"seq\":{},\"actorId\":\"{}\",\"eventCreatedAt\":\"{}\"",
+        event.event_id,
+        event.seq,
+        event.actor_id,
+        event.created_at.to_rfc3339()
+    );
+    out.extend_from_slice(fields.as_bytes());
+    if let Some(ids) = member_ids {
+        out.extend_from_slice(b",\"conversationMemberIds\":");
+        out.extend_from_slice(ids.0.as_bytes());
+    }
+    out.push(b'}');
+    Bytes::from(out)
+}
+
+/// Any event's body through a JSON object (payload fields, the message snapshot's fields
+/// lifted to the top level, then the event fields).
+fn generic_body(event: &ConversationEvent, member_ids: Option<&MemberIdsJson>) -> Bytes {
     let mut out = Map::new();
     let payload = serde_json::to_value(&event.payload).unwrap_or(Value::Null);
     let Value::Object(mut fields) = payload else {
         return Bytes::new();
     };
     fields.remove("type");
-    let is_message = matches!(
-        event.payload,
-        EventPayload::Message { .. } | EventPayload::MessageEdited { .. } | EventPayload::MessageDeleted { .. }
-    );
+    let is_message = carries_member_ids(&event.payload);
     if let Some(Value::Object(message)) = fields.remove("message") {
         out.extend(message);
     }
@@ -141,10 +217,8 @@ pub fn event_body(event: &ConversationEvent, member_ids: Option<&[UserId]>) -> B
     if is_message {
         out.entry("threadRootId").or_insert(Value::Null);
         if let Some(ids) = member_ids {
-            out.insert(
-                "conversationMemberIds".into(),
-                Value::Array(ids.iter().map(|u| Value::from(u.to_string())).collect()),
-            );
+            let ids: Value = serde_json::from_str(&ids.0).unwrap_or(Value::Null);
+            out.insert("conversationMemberIds".into(), ids);
         }
     }
     Bytes::from(serde_json::to_vec(&Value::Object(out)).unwrap_or_default())
@@ -221,6 +295,67 @@ mod tests {
         assert_eq!(v["text"], "héllo");
         assert_eq!(v["createdAt"], "1970-01-01T00:00:01.000Z");
         assert_eq!(v["conversationMemberIds"].as_array().unwrap().len(), 2);
+    }
+
+    /// The body as the generic (JSON object) renderer builds it, for comparison.
+    fn generic(e: &ConversationEvent, members: Option<&[UserId]>) -> Value {
+        let members = members.map(MemberIdsJson::new);
+        serde_json::from_slice(&generic_body(e, members.as_ref())).unwrap()
+    }
+
+    #[test]
+    fn direct_message_bodies_equal_the_generic_rendering() {
+        use chat_domain::{AttachmentId, AttachmentInfo, ThreadSummary};
+
+        let plain = message_event();
+        let mut rich = message_event();
+        if let EventPayload::Message { message, thread_reply_count } = &mut rich.payload {
+            message.text = "quote \" backslash \\ newline \n tab \t ☃".into();
+            message.thread_root_id = Some(MessageId::new());
+            message.mentions = Mentions { user_ids: vec![UserId::new()], channel: true };
+            message.thread =
+                Some(ThreadSummary { reply_count: 3, last_reply_at: Millis(5_000), last_replied_by: UserId::new() });
+            message.attachments = vec![AttachmentInfo {
+                attachment_id: AttachmentId::new(),
+                name: "a \"b\".png".into(),
+                content_type: "image/png".into(),
+                size: 10,
+                width: Some(2),
+                height: None,
+            }];
+            *thread_reply_count = Some(4);
+        }
+        let message = |e: &ConversationEvent| match &e.payload {
+            EventPayload::Message { message, .. } => message.clone(),
+            _ => unreachable!(),
+        };
+        let mut edited = plain.clone();
+        edited.payload = EventPayload::MessageEdited { message: message(&rich) };
+        let mut deleted = plain.clone();
+        deleted.payload = EventPayload::MessageDeleted { message: message(&plain) };
+        let members = [plain.actor_id, UserId::new(), UserId::new()];
+        for e in [&plain, &rich, &edited, &deleted] {
+            for m in [None, Some(&members[..]), Some(&[][..])] {
+                let direct: Value = serde_json::from_slice(&event_body(e, m)).unwrap();
+                assert_eq!(direct, generic(e, m), "{}", e.kind().as_str());
+            }
+        }
+        let v: Value = serde_json::from_slice(&event_body(&rich, Some(&members))).unwrap();
+        assert_eq!(v["threadReplyCount"], 4);
+        assert_eq!(v["text"], "quote \" backslash \\ newline \n tab \t ☃");
+        let ids: Vec<String> = members.iter().map(ToString::to_string).collect();
+        assert_eq!(v["conversationMemberIds"], serde_json::json!(ids));
+    }
+
+    #[test]
+    fn member_ids_are_serialized_once_as_a_json_array() {
+        let ids = [UserId::new(), UserId::new()];
+        let json = MemberIdsJson::new(&ids);
+        let back: Vec<UserId> = serde_json::from_str(&json.0).unwrap();
+        assert_eq!(back, ids);
+        assert_eq!(MemberIdsJson::new(&[]).0, "[]");
+        let e = message_event();
+        assert_eq!(event_body_with(&e, Some(&json)), event_body(&e, Some(&ids)));
     }
 
     #[test]

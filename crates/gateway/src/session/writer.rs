@@ -19,16 +19,21 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use chat_domain::{ConversationId, UserId};
+use chat_domain::{ConversationId, EventPayload, UserId};
 use chat_stomp::{Version, encode_for_version, encode_heartbeat, server};
 use futures::SinkExt;
 use tokio::time::Instant;
 
 use crate::Shared;
-use crate::delivery::{ConnHandle, Outbound, RenderedEvent, SubscribeCmd, render};
+use crate::delivery::{ConnHandle, Outbound, RenderedEvent, SubscribeCmd};
 use crate::destinations::SubscribeDestination;
+use crate::json::{self, MemberIdsJson};
 use crate::queue::OutboundRx;
 use crate::session::OutboundSink;
+
+mod replay;
+
+use replay::Pages;
 
 /// One subscription as the writer tracks it.
 struct Sub {
@@ -264,37 +269,10 @@ impl Writer {
 
     /// Writes to subscription `i` every stored event of `conv` after `after` (up to `upto`),
     /// page by page, advancing its last seq. Errors (e.g. the user left) end the replay.
-    async fn replay(&mut self, i: usize, conv: ConversationId, mut after: i64, upto: Option<i64>) {
+    async fn replay(&mut self, i: usize, conv: ConversationId, after: i64, upto: Option<i64>) {
         let Some(user) = self.user else { return };
-        let page = self.shared.cfg.replay_page_size.clamp(1, self.shared.core.max_page().max(1));
-        loop {
-            let limit = match upto {
-                Some(u) if u <= after => return,
-                Some(u) => page.min(u - after),
-                None => page,
-            };
-            let events = match self.shared.core.events_after(user, conv, after, limit).await {
-                Ok(events) => events,
-                Err(e) => {
-                    tracing::debug!(error = %e, conversation = %conv, "replay refused");
-                    return;
-                }
-            };
-            let n = events.len() as i64;
-            for event in events {
-                if event.seq <= after {
-                    continue;
-                }
-                let rendered = render(&self.shared, &event, Some(user)).await;
-                self.write_message(i, &rendered.body);
-                after = event.seq;
-                self.subs[i].last_seq.insert(conv, after);
-            }
-            if n < limit {
-                return;
-            }
-            self.maybe_flush().await;
-        }
+        let mut pages = Pages::start(&self.shared, user, conv, after, upto);
+        self.write_pages(i, conv, after, &mut pages).await;
     }
 
     /// Starts subscription `i` at a `resume` position: replays every stored event of `conv`
@@ -310,34 +288,67 @@ impl Writer {
             self.replay(i, conv, 0, None).await;
             return;
         }
-        let page = self.shared.cfg.replay_page_size.clamp(1, self.shared.core.max_page().max(1));
-        let events = match self.shared.core.events_after(user, conv, last - 1, page).await {
-            Ok(events) => events,
+        let mut pages = Pages::start(&self.shared, user, conv, last - 1, None);
+        match pages.peek().await {
             Err(e) => {
                 tracing::debug!(error = %e, conversation = %conv, "replay refused");
                 self.subs[i].last_seq.insert(conv, last);
                 return;
             }
-        };
-        if events.is_empty() {
-            tracing::debug!(conversation = %conv, last, "resume position beyond the latest seq: clamped");
-            return;
+            Ok(true) => {
+                tracing::debug!(conversation = %conv, last, "resume position beyond the latest seq: clamped");
+                return;
+            }
+            Ok(false) => {}
         }
         self.subs[i].last_seq.insert(conv, last);
-        let n = events.len() as i64;
-        let mut after = last;
-        for event in events {
-            if event.seq <= after {
-                continue;
+        self.write_pages(i, conv, last, &mut pages).await;
+    }
+
+    /// Writes the pages `pages` reads to subscription `i`, skipping events up to `after`,
+    /// advancing its last seq event by event. While one page is rendered and written the
+    /// next one is read.
+    async fn write_pages(&mut self, i: usize, conv: ConversationId, mut after: i64, pages: &mut Pages) {
+        let Some(user) = self.user else { return };
+        loop {
+            let events = match pages.next().await {
+                None => return,
+                Some(Ok(events)) => events,
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, conversation = %conv, "replay refused");
+                    return;
+                }
+            };
+            // The member list is looked up and serialized once per page (again after a
+            // membership event, which invalidates it, as live rendering does).
+            let mut members: Option<Option<MemberIdsJson>> = None;
+            for event in events {
+                if event.seq <= after {
+                    continue;
+                }
+                let body = match &event.payload {
+                    EventPayload::UserJoined { .. } | EventPayload::UserLeft { .. } => {
+                        self.shared.members.invalidate(conv);
+                        members = None;
+                        json::event_body_with(&event, None)
+                    }
+                    p if json::carries_member_ids(p) => {
+                        if members.is_none() {
+                            let ids = self.shared.members.get(self.shared.core.as_ref(), user, conv).await;
+                            members = Some(ids.ok().map(|ids| MemberIdsJson::new(&ids)));
+                        }
+                        json::event_body_with(&event, members.as_ref().and_then(Option::as_ref))
+                    }
+                    _ => json::event_body_with(&event, None),
+                };
+                self.write_message(i, &body);
+                after = event.seq;
+                self.subs[i].last_seq.insert(conv, after);
             }
-            let rendered = render(&self.shared, &event, Some(user)).await;
-            self.write_message(i, &rendered.body);
-            after = event.seq;
-            self.subs[i].last_seq.insert(conv, after);
-        }
-        if n >= page {
+            if !pages.pending() {
+                return;
+            }
             self.maybe_flush().await;
-            self.replay(i, conv, after, None).await;
         }
     }
 
