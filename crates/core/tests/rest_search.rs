@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use chat_auth::Authenticator;
 use chat_core::rest::{self, AppState};
 use chat_core::service::{ChatService, ServiceConfig};
-use chat_domain::Limits;
 use chat_pipeline::{EventLog, InProcessLog, OutboxRelay, RelayConfig};
 use chat_search::{Indexer, IndexerConfig, SearchStore, TantivyIndex};
 use chat_storage::Store;
@@ -48,7 +47,7 @@ impl SearchApp {
         let auth = Authenticator::new(test_auth_config(), store.clone(), store.clone()).await.expect("authenticator");
         let index = TantivyIndex::open(&dir.path().join("index"), search_store.clone()).expect("index");
         let service =
-            ChatService::new(store.clone(), ServiceConfig { limits: Limits::default(), max_batch: 64, writers: 1 })
+            ChatService::new(store.clone(), ServiceConfig { max_batch: 64, writers: 1, ..ServiceConfig::default() })
                 .with_search(Arc::new(index.clone()));
         let log = Arc::new(InProcessLog::new(4, 10_000));
         let cancel = CancellationToken::new();

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chat_core::service::{ChatService, CreateChannel, SendMessage, SendOutcome, ServiceConfig};
+use chat_core::service::{ChatService, CommitThread, CreateChannel, SendMessage, SendOutcome, ServiceConfig};
 use chat_domain::{ConversationId, EventPayload, Millis, User, UserId, Workspace, WorkspaceId};
 use chat_storage::{ConnectOptions, SqlStore, Store, UserStore};
 use tempfile::TempDir;
@@ -60,7 +60,17 @@ fn send(conv: ConversationId, text: &str, client_msg_id: Option<&str>) -> SendMe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_sends_get_gap_free_seqs_in_batches() {
-    let env = env(ServiceConfig::default()).await;
+    concurrent_sends_gap_free(CommitThread::Runtime).await;
+}
+
+/// The same with the writers on their own thread (`chat-sys serve` on SQLite).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sends_get_gap_free_seqs_in_batches_on_a_commit_thread() {
+    concurrent_sends_gap_free(CommitThread::Dedicated).await;
+}
+
+async fn concurrent_sends_gap_free(commit_thread: CommitThread) {
+    let env = env(ServiceConfig { commit_thread, ..ServiceConfig::default() }).await;
     let mut users = Vec::new();
     for i in 0..10 {
         users.push(env.user(&format!("user{i}")).await);

@@ -168,6 +168,13 @@ pub async fn open_service(config: &Config, store: Arc<dyn Store>) -> anyhow::Res
             limits: config.limits.clone(),
             max_batch: config.service.max_batch,
             writers: config.service.writers,
+            // Embedded SQLite: its connections are driver threads, so the writers may run on
+            // a thread of their own (see `CommitThread::Dedicated`).
+            commit_thread: if config.database_url().starts_with("sqlite:") {
+                chat_core::service::CommitThread::Dedicated
+            } else {
+                chat_core::service::CommitThread::Runtime
+            },
         },
     );
     let blobs = chat_blob::BlobStore::open(&config.blob_config(), config.attachments.part_bytes)

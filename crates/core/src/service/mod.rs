@@ -44,7 +44,7 @@ pub use attachments::{
     AttachmentPolicy, BodyError, CleanupReport, DEFAULT_ALLOWED_CONTENT_TYPES, Download, INLINE_CONTENT_TYPES, Upload,
     UploadError, sanitize_name,
 };
-pub use batcher::BatchStats;
+pub use batcher::{BatchStats, CommitThread};
 pub use chat_storage::SendOutcome;
 pub use conversations::dm_key;
 pub use presence::PresenceRegistry;
@@ -64,11 +64,13 @@ pub struct ServiceConfig {
     /// Number of group-commit writer tasks (default 1; SQLite must use 1, a server database
     /// may use more). At least 1.
     pub writers: usize,
+    /// Where the writer tasks run (default [`CommitThread::Runtime`]).
+    pub commit_thread: CommitThread,
 }
 
 impl Default for ServiceConfig {
     fn default() -> Self {
-        ServiceConfig { limits: Limits::default(), max_batch: 512, writers: 1 }
+        ServiceConfig { limits: Limits::default(), max_batch: 512, writers: 1, commit_thread: CommitThread::Runtime }
     }
 }
 
@@ -166,7 +168,8 @@ impl ChatService {
     pub fn new(store: Arc<dyn Store>, cfg: ServiceConfig) -> Self {
         let cfg = ServiceConfig { max_batch: cfg.max_batch.max(1), writers: cfg.writers.max(1), ..cfg };
         let notify = Arc::new(Notify::new());
-        let batcher = batcher::Batcher::spawn(store.clone(), notify.clone(), cfg.max_batch, cfg.writers);
+        let batcher =
+            batcher::Batcher::spawn(store.clone(), notify.clone(), cfg.max_batch, cfg.writers, cfg.commit_thread);
         ChatService {
             send_limiter: send_limiter(&cfg.limits),
             store,

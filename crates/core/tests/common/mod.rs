@@ -72,7 +72,10 @@ pub async fn spawn_app_with(limits: Limits, configure: impl FnOnce(ChatService) 
     let sql = fresh_store(&dir).await;
     let store: Arc<dyn Store> = Arc::new(sql.clone());
     let auth = Authenticator::new(test_auth_config(), store.clone(), store.clone()).await.expect("authenticator");
-    let service = configure(ChatService::new(store.clone(), ServiceConfig { limits, max_batch: 64, writers: 1 }));
+    let service = configure(ChatService::new(
+        store.clone(),
+        ServiceConfig { limits, max_batch: 64, writers: 1, ..ServiceConfig::default() },
+    ));
     let state = AppState::new(service.clone(), auth);
     let auth = state.auth.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -99,8 +99,10 @@ impl Stack {
         .expect("workspace");
         let store: Arc<dyn Store> = Arc::new(sql);
         let auth = Authenticator::new(AuthConfig::for_tests(), store.clone(), store.clone()).await.expect("auth");
-        let service =
-            ChatService::new(store.clone(), ServiceConfig { limits: test_limits(), max_batch: 256, writers: 1 });
+        let service = ChatService::new(
+            store.clone(),
+            ServiceConfig { limits: test_limits(), max_batch: 256, writers: 1, ..ServiceConfig::default() },
+        );
         let pipeline = Pipeline::in_process(store.clone(), service.commit_notify(), PipelineConfig::default());
         let realtime = realtime.map(|c| Realtime::start(pipeline.registry(), pipeline.streams(), store.clone(), c));
         let (service, registry) = match &realtime {

@@ -94,6 +94,7 @@ impl Stack {
                     limits: Limits { sends_per_user_per_sec: 0, ..Limits::default() },
                     max_batch: 256,
                     writers: 1,
+                    ..ServiceConfig::default()
                 },
             );
         let registry = registry

@@ -122,7 +122,10 @@ impl Stack {
         let auth = Authenticator::new(auth_cfg, store.clone(), store.clone()).await.expect("auth");
         // No per-user send rate: the load tests send faster than a person.
         let limits = Limits { sends_per_user_per_sec: 0, ..Limits::default() };
-        let service = ChatService::new(store.clone(), ServiceConfig { limits, max_batch: 256, writers: 1 });
+        let service = ChatService::new(
+            store.clone(),
+            ServiceConfig { limits, max_batch: 256, writers: 1, ..ServiceConfig::default() },
+        );
         let pipeline = Pipeline::in_process(store.clone(), service.commit_notify(), PipelineConfig::default());
 
         // Core: gRPC and REST.

@@ -81,6 +81,12 @@ impl Default for ConnectOptions {
     }
 }
 
+/// SQLite page cache of the writer connection, in KiB (an upper bound; grown as used).
+const SQLITE_WRITER_CACHE_KIB: u32 = 65_536;
+
+/// SQLite page cache of each reader connection, in KiB (an upper bound; grown as used).
+const SQLITE_READER_CACHE_KIB: u32 = 16_384;
+
 /// The storage of chat-sys over SQLite, MySQL/MariaDB or PostgreSQL; implements every
 /// storage trait. Cheap to clone (pools are shared).
 ///
@@ -124,9 +130,14 @@ impl SqlStore {
                     format!("{url}?mode=rwc")
                 };
                 let busy_ms = opts.sqlite_busy_timeout.as_millis();
-                let pragmas =
-                    format!("PRAGMA busy_timeout = {busy_ms}; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;");
-                let writer_pragmas = format!("PRAGMA journal_mode = WAL; {pragmas}");
+                let pragmas = format!(
+                    "PRAGMA busy_timeout = {busy_ms}; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; \
+                     PRAGMA cache_size = -{SQLITE_READER_CACHE_KIB};"
+                );
+                // The writer's page cache keeps the hot index pages of the append path (the
+                // default 2 MiB re-reads them from the OS on every batch).
+                let writer_pragmas =
+                    format!("PRAGMA journal_mode = WAL; {pragmas} PRAGMA cache_size = -{SQLITE_WRITER_CACHE_KIB};");
                 let write = base
                     .clone()
                     .max_connections(1)
