@@ -37,6 +37,32 @@ pub(crate) struct RenderedEvent {
     pub seq: i64,
     /// JSON body ([`json::event_body`]).
     pub body: Bytes,
+    /// The same body without `conversationMemberIds`, when `body` carries them (for
+    /// subscriptions with [`MemberIdsField::Omit`]).
+    pub without_member_ids: Option<Bytes>,
+}
+
+impl RenderedEvent {
+    /// The body for a subscription's [`MemberIdsField`].
+    pub fn body_for(&self, field: MemberIdsField) -> &Bytes {
+        match (field, &self.without_member_ids) {
+            (MemberIdsField::Omit, Some(bare)) => bare,
+            _ => &self.body,
+        }
+    }
+}
+
+/// Whether a `/user/queue/messages` subscription's message events carry
+/// `conversationMemberIds` (SUBSCRIBE header `conversation-member-ids: include | omit`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MemberIdsField {
+    /// The seed's shape: every message event lists the conversation's member ids (default).
+    #[default]
+    Include,
+    /// Left out: a channel of N members otherwise adds ~37·N bytes to every message frame;
+    /// clients that track membership themselves (from `USER_JOINED`/`USER_LEFT` events and
+    /// `GET /api/v1/conversations/{id}/members`) opt out.
+    Omit,
 }
 
 /// A SUBSCRIBE as the writer needs it.
@@ -48,6 +74,8 @@ pub(crate) struct SubscribeCmd {
     pub destination: SubscribeDestination,
     /// Whether MESSAGE frames carry an `ack` header (client / client-individual modes).
     pub ack_header: bool,
+    /// Whether message events carry `conversationMemberIds`.
+    pub member_ids: MemberIdsField,
     /// `resume` positions: replay every event after each seq first.
     pub resume: Vec<(ConversationId, i64)>,
     /// Encoded RECEIPT to write after the replay, if asked.
@@ -360,11 +388,9 @@ pub(crate) async fn render(shared: &Shared, event: &ConversationEvent, actor: Op
         }
         _ => None,
     };
-    Arc::new(RenderedEvent {
-        conversation_id: event.conversation_id,
-        seq: event.seq,
-        body: json::event_body(event, members.as_deref().map(Vec::as_slice)),
-    })
+    let body = json::event_body(event, members.as_deref().map(Vec::as_slice));
+    let without_member_ids = members.is_some().then(|| json::event_body(event, None));
+    Arc::new(RenderedEvent { conversation_id: event.conversation_id, seq: event.seq, body, without_member_ids })
 }
 
 /// Pushes one batch read from the stream to the local connections.

@@ -14,13 +14,19 @@
 //! after the replay. Conversations the user is not a member of are skipped. A `lastSeq`
 //! beyond the conversation's latest seq is clamped to it (nothing is replayed; the next live
 //! event is delivered), so a forged position cannot mute the conversation.
+//!
+//! # Member ids
+//! Message events carry `conversationMemberIds` (the seed's shape). A SUBSCRIBE to
+//! `/user/queue/messages` with the header `conversation-member-ids:omit` leaves the field out
+//! of every event of that subscription (live and replayed); `include` is the default. Any
+//! other value is an ERROR.
 
 use chat_domain::ConversationId;
 use chat_stomp::{AckMode, SubscribeFrame};
 
 use super::send::short;
 use super::{Handled, Next, Session, StompError};
-use crate::delivery::{Outbound, SubscribeCmd};
+use crate::delivery::{MemberIdsField, Outbound, SubscribeCmd};
 use crate::destinations::{SubscribeDestination, parse_subscribe};
 
 impl Session {
@@ -35,6 +41,7 @@ impl Session {
             )));
         }
         let destination = parse_subscribe(&frame.destination).map_err(|e| StompError::new(e.to_string()))?;
+        let member_ids = parse_member_ids(frame.headers.get("conversation-member-ids"))?;
         let resume = if destination == SubscribeDestination::Messages {
             parse_resume(frame.headers.get_all("resume"), self.shared.cfg.max_resume_conversations)?
         } else {
@@ -42,7 +49,14 @@ impl Session {
         };
         self.subscriptions.insert(frame.id.clone(), destination);
         let receipt = frame.receipt.as_deref().and_then(|r| self.encode(&chat_stomp::server::receipt(r)));
-        let cmd = SubscribeCmd { id: frame.id, destination, ack_header: frame.ack != AckMode::Auto, resume, receipt };
+        let cmd = SubscribeCmd {
+            id: frame.id,
+            destination,
+            ack_header: frame.ack != AckMode::Auto,
+            member_ids,
+            resume,
+            receipt,
+        };
         self.queue(Outbound::Subscribe(Box::new(cmd)));
         Ok(Next::Continue)
     }
@@ -53,6 +67,18 @@ impl Session {
         let receipt = receipt.as_deref().and_then(|r| self.encode(&chat_stomp::server::receipt(r)));
         self.queue(Outbound::Unsubscribe(Box::new((id, receipt))));
         Ok(Next::Continue)
+    }
+}
+
+/// Parses the `conversation-member-ids` header (`include`, the default, or `omit`).
+fn parse_member_ids(value: Option<&str>) -> Result<MemberIdsField, StompError> {
+    match value.map(str::trim) {
+        None | Some("include") => Ok(MemberIdsField::Include),
+        Some("omit") => Ok(MemberIdsField::Omit),
+        Some(other) => Err(StompError::new(format!(
+            "invalid conversation-member-ids header '{}': expected include or omit",
+            short(other)
+        ))),
     }
 }
 

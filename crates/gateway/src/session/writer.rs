@@ -25,7 +25,7 @@ use futures::SinkExt;
 use tokio::time::Instant;
 
 use crate::Shared;
-use crate::delivery::{ConnHandle, Outbound, RenderedEvent, SubscribeCmd};
+use crate::delivery::{ConnHandle, MemberIdsField, Outbound, RenderedEvent, SubscribeCmd};
 use crate::destinations::SubscribeDestination;
 use crate::json::{self, MemberIdsJson};
 use crate::queue::OutboundRx;
@@ -40,6 +40,8 @@ struct Sub {
     id: String,
     destination: SubscribeDestination,
     ack_header: bool,
+    /// Whether message events carry `conversationMemberIds`.
+    member_ids: MemberIdsField,
     /// Last delivered seq per conversation (messages subscriptions only).
     last_seq: HashMap<ConversationId, i64>,
 }
@@ -262,7 +264,7 @@ impl Writer {
                 }
                 _ => {}
             }
-            self.write_message(i, &ev.body);
+            self.write_message(i, ev.body_for(self.subs[i].member_ids));
             self.subs[i].last_seq.insert(ev.conversation_id, ev.seq);
         }
     }
@@ -332,7 +334,7 @@ impl Writer {
                         members = None;
                         json::event_body_with(&event, None)
                     }
-                    p if json::carries_member_ids(p) => {
+                    p if json::carries_member_ids(p) && self.subs[i].member_ids == MemberIdsField::Include => {
                         if members.is_none() {
                             let ids = self.shared.members.get(self.shared.core.as_ref(), user, conv).await;
                             members = Some(ids.ok().map(|ids| MemberIdsJson::new(&ids)));
@@ -357,6 +359,7 @@ impl Writer {
             id: cmd.id,
             destination: cmd.destination,
             ack_header: cmd.ack_header,
+            member_ids: cmd.member_ids,
             last_seq: HashMap::new(),
         });
         let i = self.subs.len() - 1;
