@@ -36,6 +36,8 @@ pub struct ConnPlan {
     pub credential: Credential,
     /// Conversations (indices into [`LoadPlan::destinations`]) it is a member of.
     pub conversations: Vec<u32>,
+    /// chat-sys: whether its message events carry `conversationMemberIds`.
+    pub member_ids: crate::wire::MemberIds,
 }
 
 /// One sender stream: a connection that sends into one conversation.
@@ -132,7 +134,7 @@ pub async fn open(
         sink.send(ws_message(protocol, frame)).await.map_err(|e| BenchError::WebSocket("CONNECT".into(), e))?;
         wait_for(&mut stream, &mut inbound, &mut sink, protocol, Event::Connected, early).await?;
     }
-    let subs = crate::wire::subscribe(protocol, &dests, resume);
+    let subs = crate::wire::subscribe(protocol, &dests, resume, plan.member_ids);
     if !subs.is_empty() {
         for s in subs {
             sink.send(ws_message(protocol, s)).await.map_err(|e| BenchError::WebSocket("SUBSCRIBE".into(), e))?;

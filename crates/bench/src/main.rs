@@ -9,6 +9,7 @@ use chat_bench::results::{Machine, Results};
 use chat_bench::scenarios::fanout::{Others, Presence, System};
 use chat_bench::scenarios::{Shape, catchup, fanout, idle, ingest};
 use chat_bench::target::{ChatSysProcess, Topology, chat_sys_bin};
+use chat_bench::wire::MemberIds;
 use chat_bench::{BenchError, load::Pacing};
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -90,6 +91,12 @@ enum Cmd {
         /// `CHAT_*` variables override its config file).
         #[arg(long)]
         server_env: Vec<String>,
+        /// Whether chat-sys's message events in the fanout and ingest scenarios carry
+        /// `conversationMemberIds` (SUBSCRIBE header `conversation-member-ids`). Default
+        /// `omit`: the peers deliver the bare publication, so the same job is compared; `include`
+        /// measures the seed's shape (a channel of 100 adds ~3.7 KB to every delivery).
+        #[arg(long, value_enum, default_value_t = MemberIds::Omit)]
+        member_ids: MemberIds,
     },
     /// Write docs/benchmarks.md and the PNG plots from results files.
     Report {
@@ -176,6 +183,7 @@ fn preset(size: Size) -> Preset {
                 duration: secs(1.5),
                 drain: secs(5.0),
                 source_addrs: 4,
+                member_ids: MemberIds::Omit,
             },
             rates: vec![100.0],
             ingest: Shape {
@@ -188,6 +196,7 @@ fn preset(size: Size) -> Preset {
                 duration: secs(1.5),
                 drain: secs(5.0),
                 source_addrs: 4,
+                member_ids: MemberIds::Omit,
             },
             window: 8,
             sqlite_rows: 2_000,
@@ -206,6 +215,7 @@ fn preset(size: Size) -> Preset {
                 duration: secs(10.0),
                 drain: secs(10.0),
                 source_addrs: 16,
+                member_ids: MemberIds::Omit,
             },
             rates: vec![50.0, 100.0, 200.0, 400.0],
             ingest: Shape {
@@ -218,6 +228,7 @@ fn preset(size: Size) -> Preset {
                 duration: secs(10.0),
                 drain: secs(10.0),
                 source_addrs: 16,
+                member_ids: MemberIds::Omit,
             },
             window: 16,
             sqlite_rows: 200_000,
@@ -243,6 +254,7 @@ async fn run(cmd: Cmd) -> Result<ExitCode, BenchError> {
         pid,
         topology,
         server_env,
+        member_ids,
     } = cmd
     else {
         return Ok(ExitCode::FAILURE);
@@ -252,6 +264,8 @@ async fn run(cmd: Cmd) -> Result<ExitCode, BenchError> {
     if !rates.is_empty() {
         p.rates = rates;
     }
+    p.fanout.member_ids = member_ids;
+    p.ingest.member_ids = member_ids;
     if let Some(c) = fanout_connections {
         p.fanout.connections = c;
     }

@@ -86,15 +86,44 @@ pub fn connect(protocol: Protocol, credential: &Credential) -> Option<Vec<u8>> {
     }
 }
 
+/// Whether chat-sys message events carry `conversationMemberIds` (its SUBSCRIBE header
+/// `conversation-member-ids`). The peers never carry a member list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberIds {
+    /// The seed's shape: every message event lists the conversation's members.
+    #[default]
+    Include,
+    /// `conversation-member-ids:omit`: the same events without the list.
+    Omit,
+}
+
+impl MemberIds {
+    /// The header value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberIds::Include => "include",
+            MemberIds::Omit => "omit",
+        }
+    }
+}
+
 /// Subscriptions to `destinations` (chat-sys ignores them: one SUBSCRIBE to
-/// `/user/queue/messages`, with `resume` when given). The last one asks for the receipt /
-/// has id [`SUBSCRIBE_ID`]. Empty for the broadcast protocol (the group is in the URL).
-pub fn subscribe(protocol: Protocol, destinations: &[String], resume: Option<&str>) -> Vec<Vec<u8>> {
+/// `/user/queue/messages`, with `resume` when given and `member_ids`). The last one asks for
+/// the receipt / has id [`SUBSCRIBE_ID`]. Empty for the broadcast protocol (the group is in
+/// the URL).
+pub fn subscribe(
+    protocol: Protocol,
+    destinations: &[String],
+    resume: Option<&str>,
+    member_ids: MemberIds,
+) -> Vec<Vec<u8>> {
     match protocol {
         Protocol::ChatSys => {
             let mut f = Frame::new(Command::Subscribe)
                 .with_header("id", "0")
                 .with_header("destination", "/user/queue/messages")
+                .with_header("conversation-member-ids", member_ids.as_str())
                 .with_header("receipt", SUBSCRIBE_ID.to_string());
             if let Some(r) = resume {
                 f = f.with_header("resume", r);

@@ -3,6 +3,7 @@
 //! missed event has arrived (the WebSocket handshake and CONNECT included). The replay must
 //! hold every missed message once, in order. Repeated `reps` times from the same position.
 
+use crate::wire::MemberIds;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
@@ -41,8 +42,12 @@ pub async fn run(
 
     // The sender: `events` messages, WINDOW outstanding receipts at a time.
     progress(&format!("catchup: sending {events} messages"));
-    let sender =
-        ConnPlan { url: url.clone(), credential: Credential::Bearer(users[0].token.clone()), conversations: vec![0] };
+    let sender = ConnPlan {
+        url: url.clone(),
+        credential: Credential::Bearer(users[0].token.clone()),
+        conversations: vec![0],
+        member_ids: MemberIds::Include,
+    };
     let mut early = Vec::new();
     let mut a = open(Protocol::ChatSys, &sender, &dests, None, source, 64 * 1024, &mut early).await?;
     let (mut sent, mut acked) = (0u64, 0u64);
@@ -83,7 +88,13 @@ pub async fn run(
     }
     drop(a);
     let resume = format!("{conv}:{before}");
-    let receiver = ConnPlan { url, credential: Credential::Bearer(users[1].token.clone()), conversations: vec![0] };
+    // The seed's shape: the replayed events carry the member list (2 members here).
+    let receiver = ConnPlan {
+        url,
+        credential: Credential::Bearer(users[1].token.clone()),
+        conversations: vec![0],
+        member_ids: MemberIds::Include,
+    };
     let mut times = Vec::new();
     let mut integrity = Integrity::default();
     for rep in 0..reps.max(1) {

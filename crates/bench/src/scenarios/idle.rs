@@ -4,6 +4,7 @@
 //! the count is the per-connection cost. The same count against the broadcast limit and the
 //! peers (one subscription each).
 
+use crate::wire::MemberIds;
 use std::time::Duration;
 
 use crate::BenchError;
@@ -82,6 +83,7 @@ pub async fn run(
             url: topology.gateways[i % topology.gateways.len().max(1)].clone(),
             credential: Credential::Bearer(users[i / per_user].token.clone()),
             conversations: Vec::new(),
+            member_ids: MemberIds::Include,
         })
         .collect();
     let p = plan(Protocol::ChatSys, conns, Vec::new(), topology.pids.clone(), sources);
@@ -100,6 +102,7 @@ pub async fn run(
                     url: (t.url)(i, i),
                     credential: t.credential.clone(),
                     conversations: vec![i as u32],
+                    member_ids: MemberIds::Include,
                 })
                 .collect();
             let dests = (0..connections).map(t.destination).collect();

@@ -39,6 +39,8 @@ pub struct Shape {
     pub drain: Duration,
     /// Source addresses 127.0.0.1..=N.
     pub source_addrs: u8,
+    /// chat-sys: whether message events carry `conversationMemberIds`.
+    pub member_ids: crate::wire::MemberIds,
 }
 
 impl Shape {
@@ -76,6 +78,7 @@ impl Shape {
         m.insert("conversations".into(), self.conversations().into());
         m.insert("senders".into(), self.senders.into());
         m.insert("body_bytes".into(), self.body_bytes.into());
+        m.insert("member_ids".into(), self.member_ids.as_str().into());
         m.insert("warmup_s".into(), self.warmup.as_secs_f64().into());
         m.insert("duration_s".into(), self.duration.as_secs_f64().into());
         match self.pacing {
@@ -104,6 +107,7 @@ pub fn shape(
             url: url(i, i / s.members),
             credential: credential(i),
             conversations: vec![(i / s.members) as u32],
+            member_ids: s.member_ids,
         })
         .collect();
     let streams = (0..s.senders)
