@@ -336,15 +336,18 @@ for pid in "${ROLE_PIDS[@]}"; do args+=(--pid "$pid"); done
 log "roles: ${ROLE_NAMES[*]} (pids ${ROLE_PIDS[*]})"
 log "chat-bench ${args[*]} $*"
 rc=0
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 CHAT_SYS_BIN="$CHAT" "$BENCH" "${args[@]}" "$@" </dev/null || rc=$?
+load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 # The report shows how to repeat the run: this script's command line, not the scratch paths,
-# ports and pids of the chat-bench command it ran.
+# ports and pids of the chat-bench command it ran; and how busy the shared machine was.
 if [[ -f $RESULTS ]]; then
-	python3 - "$RESULTS" "scripts/bench-scaleout.sh${*:+ $*}" "chat-bench ${args[*]} $*" <<'PY' || rc=1
+	python3 - "$RESULTS" "scripts/bench-scaleout.sh${*:+ $*}" "chat-bench ${args[*]}${*:+ $*}" \
+		"# load average (1, 5, 15 min) before: $load_before, after: $load_after" <<'PY' || rc=1
 import json, sys
-path, script, bench = sys.argv[1:]
+path, script, bench, load = sys.argv[1:]
 d = json.load(open(path))
-d["commands"] = [script, "# which ran: " + bench]
+d["commands"] = [script, "# which ran: " + bench, load]
 json.dump(d, open(path, "w"), indent=2, ensure_ascii=False)
 PY
 fi
