@@ -296,11 +296,32 @@ fn unpack_events(conv: ConversationId, mut packed: &str) -> StoreResult<Vec<Conv
             seq,
             actor_id: actor_id.into(),
             created_at: Millis(created_at),
-            payload: serde_json::from_str(payload).map_err(json_err)?,
+            payload: decode_payload(payload)?,
         });
         packed = &rest[len..];
     }
     Ok(events)
+}
+
+/// Decodes a stored event payload. A `MESSAGE` payload (most of a log; stored as
+/// `serde_json` writes it, tag first) is read straight into its fields: serde's internally
+/// tagged enum would first buffer every field of every payload. Anything else, or a
+/// message payload that does not read that way, goes through [`EventPayload`]'s own
+/// `Deserialize`.
+fn decode_payload(json: &str) -> StoreResult<EventPayload> {
+    /// The fields of [`EventPayload::Message`] (the `type` tag is skipped as unknown).
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct MessagePayload {
+        message: MessageData,
+        thread_reply_count: Option<i64>,
+    }
+    if json.starts_with(r#"{"type":"MESSAGE","#)
+        && let Ok(p) = serde_json::from_str::<MessagePayload>(json)
+    {
+        return Ok(EventPayload::Message { message: p.message, thread_reply_count: p.thread_reply_count });
+    }
+    serde_json::from_str(json).map_err(json_err)
 }
 
 /// The message snapshot an event carries, if any.
@@ -370,4 +391,70 @@ async fn redact_deleted(conn: &mut AnyConnection, d: Dialect, events: &mut [Conv
         m.deleted = true;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chat_domain::{Mentions, MessageId};
+
+    use super::*;
+
+    fn message_payload(thread_reply_count: Option<i64>) -> EventPayload {
+        let (conv, user) = (ConversationId::new(), UserId::new());
+        EventPayload::Message {
+            message: MessageData {
+                message_id: MessageId::new(),
+                conversation_id: conv,
+                user_id: user,
+                client_msg_id: Some("c: 1".into()),
+                server_seq: 7,
+                thread_root_id: Some(MessageId::new()),
+                text: "{\"type\":\"MESSAGE\", ü 😀".into(),
+                kind: "default".into(),
+                created_at: Millis(1_000),
+                updated_at: Millis(2_000),
+                edited: true,
+                deleted: false,
+                version_count: 1,
+                mentions: Mentions { user_ids: vec![user], channel: true },
+                thread: None,
+                attachments: Vec::new(),
+            },
+            thread_reply_count,
+        }
+    }
+
+    #[test]
+    fn payloads_decode_as_their_own_deserialize_does() {
+        let reaction =
+            EventPayload::ReactionAdded { message_id: MessageId::new(), emoji: "👍".into(), user_id: UserId::new() };
+        for p in [message_payload(None), message_payload(Some(3)), reaction] {
+            let json = serde_json::to_string(&p).unwrap();
+            assert_eq!(decode_payload(&json).unwrap(), p, "{json}");
+        }
+        // Another key order still decodes (through the enum).
+        let mut v = serde_json::to_value(message_payload(Some(1))).unwrap();
+        let tag = v.as_object_mut().unwrap().remove("type").unwrap();
+        v.as_object_mut().unwrap().insert("type".into(), tag);
+        let reordered = serde_json::to_string(&v).unwrap();
+        assert_eq!(decode_payload(&reordered).unwrap(), serde_json::from_value::<EventPayload>(v).unwrap());
+        assert!(decode_payload(r#"{"type":"MESSAGE","message":{}}"#).is_err());
+    }
+
+    #[test]
+    fn a_packed_page_unpacks_whatever_the_payload_holds() {
+        let conv = ConversationId::new();
+        let p = message_payload(None);
+        let json = serde_json::to_string(&p).unwrap();
+        let (e1, a1) = (EventId::new(), UserId::new());
+        let packed = format!("5 {e1} {a1} 1000 {}:{json}6 {e1} {a1} 1001 {}:{json}", json.len(), json.len());
+        let events = unpack_events(conv, &packed).unwrap();
+        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![5, 6]);
+        assert!(events.iter().all(|e| e.payload == p && e.conversation_id == conv && e.actor_id == a1));
+        assert_eq!(events[1].created_at, Millis(1001));
+        assert!(unpack_events(conv, "").unwrap().is_empty());
+        // A cut payload or a bad header is an error, never a wrong event.
+        assert!(unpack_events(conv, &packed[..packed.len() - 1]).is_err());
+        assert!(unpack_events(conv, &format!("x {e1} {a1} 1 2:{{}}")).is_err());
+    }
 }
