@@ -335,19 +335,40 @@ for url in "${WS_URLS[@]}"; do args+=(--gateway "$url"); done
 for pid in "${ROLE_PIDS[@]}"; do args+=(--pid "$pid"); done
 log "roles: ${ROLE_NAMES[*]} (pids ${ROLE_PIDS[*]})"
 log "chat-bench ${args[*]} $*"
+# cpu_ticks PID: user + system CPU time of the process so far, in clock ticks (/proc/PID/stat
+# fields 14 and 15, counted after the parenthesised command name).
+cpu_ticks() {
+	local stat
+	stat="$(cat "/proc/$1/stat" 2>/dev/null)" || {
+		echo 0
+		return
+	}
+	read -r -a f <<<"${stat##*) }"
+	echo $((f[11] + f[12]))
+}
+ticks_before=()
+for pid in "${ROLE_PIDS[@]}"; do ticks_before+=("$(cpu_ticks "$pid")"); done
 rc=0
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 CHAT_SYS_BIN="$CHAT" "$BENCH" "${args[@]}" "$@" </dev/null || rc=$?
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+hz="$(getconf CLK_TCK)"
+per_role=()
+for ((i = 0; i < ${#ROLE_PIDS[@]}; i++)); do
+	t=$(($(cpu_ticks "${ROLE_PIDS[$i]}") - ticks_before[i]))
+	per_role+=("${ROLE_NAMES[$i]}=$((t / hz)).$(printf '%02d' $((t * 100 / hz % 100)))")
+done
+log "CPU-seconds per role over the whole run (setup, warm-ups and drains included): ${per_role[*]}"
 # The report shows how to repeat the run: this script's command line, not the scratch paths,
 # ports and pids of the chat-bench command it ran; and how busy the shared machine was.
 if [[ -f $RESULTS ]]; then
 	python3 - "$RESULTS" "scripts/bench-scaleout.sh${*:+ $*}" "chat-bench ${args[*]}${*:+ $*}" \
-		"# load average (1, 5, 15 min) before: $load_before, after: $load_after" <<'PY' || rc=1
+		"# load average (1, 5, 15 min) before: $load_before, after: $load_after" \
+		"# CPU-seconds per role over the whole run: ${per_role[*]}" <<'PY' || rc=1
 import json, sys
-path, script, bench, load = sys.argv[1:]
+path, script, bench, load, cpu = sys.argv[1:]
 d = json.load(open(path))
-d["commands"] = [script, "# which ran: " + bench, load]
+d["commands"] = [script, "# which ran: " + bench, load, cpu]
 json.dump(d, open(path, "w"), indent=2, ensure_ascii=False)
 PY
 fi
