@@ -87,7 +87,6 @@ cp "$SYS_SRC" "$WORK/bin/$PROFILE/chat-sys"
 cp "$BENCH_SRC" "$WORK/bin/$PROFILE/chat-bench"
 CHAT="$WORK/bin/$PROFILE/chat-sys"
 BENCH="$WORK/bin/$PROFILE/chat-bench"
-"$CHAT" core --help >/dev/null 2>&1 || die "$SYS_SRC has no \`core\` role"
 
 # ------------------------------------------------------------------- cleanup ----
 
@@ -147,6 +146,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+"$CHAT" core --help >/dev/null 2>&1 || die "$SYS_SRC has no \`core\` role"
 
 # ------------------------------------------------------------------ services ----
 
