@@ -16,7 +16,7 @@ mod search;
 mod users;
 
 use std::str::FromStr;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use sea_query::{MysqlQueryBuilder, PostgresQueryBuilder, SqliteQueryBuilder};
@@ -84,6 +84,13 @@ impl Default for ConnectOptions {
 /// SQLite page cache of the writer connection, in KiB (an upper bound; grown as used).
 const SQLITE_WRITER_CACHE_KIB: u32 = 65_536;
 
+/// WAL size (pages) at which the SQLite writer checkpoints on its own commit path; far above
+/// what the background checkpointer lets the WAL grow to, so only a safety net.
+const SQLITE_WRITER_CHECKPOINT_PAGES: u32 = 20_000;
+
+/// How often the background task checkpoints the SQLite WAL.
+const SQLITE_CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
 /// SQLite page cache of each reader connection, in KiB (an upper bound; grown as used).
 const SQLITE_READER_CACHE_KIB: u32 = 16_384;
 
@@ -97,6 +104,9 @@ pub struct SqlStore {
     dialect: Dialect,
     read: AnyPool,
     write: AnyPool,
+    /// SQLite files: the background checkpoint task runs while any clone of the store lives
+    /// (dropping the last clone drops the sender, which ends the task).
+    _checkpointer: Option<Arc<tokio::sync::oneshot::Sender<()>>>,
 }
 
 /// A write transaction.
@@ -136,8 +146,12 @@ impl SqlStore {
                 );
                 // The writer's page cache keeps the hot index pages of the append path (the
                 // default 2 MiB re-reads them from the OS on every batch).
-                let writer_pragmas =
-                    format!("PRAGMA journal_mode = WAL; {pragmas} PRAGMA cache_size = -{SQLITE_WRITER_CACHE_KIB};");
+                // Checkpoints normally run in the background (`spawn_checkpointer`); the writer
+                // checkpoints itself only when the WAL outgrows `SQLITE_WRITER_CHECKPOINT_PAGES`.
+                let writer_pragmas = format!(
+                    "PRAGMA journal_mode = WAL; {pragmas} PRAGMA cache_size = -{SQLITE_WRITER_CACHE_KIB}; \
+                     PRAGMA wal_autocheckpoint = {SQLITE_WRITER_CHECKPOINT_PAGES};"
+                );
                 let write = base
                     .clone()
                     .max_connections(1)
@@ -162,7 +176,8 @@ impl SqlStore {
                         .await
                         .map_err(db_err)?
                 };
-                Ok(SqlStore { dialect, read, write })
+                let checkpointer = (!memory).then(|| spawn_checkpointer(read.clone()));
+                Ok(SqlStore { dialect, read, write, _checkpointer: checkpointer })
             }
             Dialect::MySql => {
                 let url = match url.strip_prefix("mariadb:") {
@@ -179,11 +194,11 @@ impl SqlStore {
                     .connect(&url)
                     .await
                     .map_err(db_err)?;
-                Ok(SqlStore { dialect, read: pool.clone(), write: pool })
+                Ok(SqlStore { dialect, read: pool.clone(), write: pool, _checkpointer: None })
             }
             Dialect::Postgres => {
                 let pool = base.max_connections(opts.max_connections.max(1)).connect(url).await.map_err(db_err)?;
-                Ok(SqlStore { dialect, read: pool.clone(), write: pool })
+                Ok(SqlStore { dialect, read: pool.clone(), write: pool, _checkpointer: None })
             }
         }
     }
@@ -246,6 +261,32 @@ impl SqlStore {
     pub(crate) fn writer(&self) -> &AnyPool {
         &self.write
     }
+}
+
+/// Checkpoints the WAL every [`SQLITE_CHECKPOINT_EVERY`] on a reader connection
+/// (`PRAGMA wal_checkpoint(PASSIVE)`: copies committed pages into the database file without
+/// blocking the writer or readers), so the writer's commits do not pay for checkpoints (with
+/// `synchronous=FULL` a checkpoint fsyncs the database file: tens of milliseconds inside a
+/// commit otherwise). Ends when the returned sender is dropped or the pool closes.
+fn spawn_checkpointer(read: AnyPool) -> Arc<tokio::sync::oneshot::Sender<()>> {
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SQLITE_CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return,
+                _ = tick.tick() => {}
+            }
+            if read.is_closed() {
+                return;
+            }
+            if let Err(e) = sqlx::raw_sql("PRAGMA wal_checkpoint(PASSIVE)").execute(&read).await {
+                tracing::debug!(error = %e, "background WAL checkpoint failed");
+            }
+        }
+    });
+    Arc::new(stop)
 }
 
 /// Runs raw SQL on a fresh connection (PRAGMA / SET: session settings sea-query cannot express).
