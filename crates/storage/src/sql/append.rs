@@ -13,6 +13,7 @@ use super::attachments;
 use super::events::{advance_sequences, insert_events, lock_sequences};
 use super::messages::{load_messages, message_select, normalize_mentions};
 use super::schema::{MessageMentions as Mm, MessageThreads as Mt, Messages as M};
+use super::writes::WriteBuffer;
 use super::{
     Dialect, SqlStore, b, db_err, execute, fetch_all, fetch_optional, get_i64, get_id, get_opt_id, is_retryable,
 };
@@ -89,10 +90,12 @@ impl SqlStore {
                 advanced.push((*conv, last[conv] + taken.len() as i64, at));
             }
         }
-        advance_sequences(&mut tx, d, &advanced).await?;
-        for (i, outcome) in insert_accepted(&mut tx, d, batch, &accepted, &found.files).await? {
+        let mut w = WriteBuffer::new(&mut tx, d);
+        advance_sequences(&mut w, &advanced).await?;
+        for (i, outcome) in insert_accepted(&mut w, batch, &accepted, &found.files).await? {
             out[i] = Some(Ok(outcome));
         }
+        w.flush().await?;
         // Duplicates of a send of this same batch answer with the stored original.
         for (conv, idxs) in &groups {
             resolve_batch_duplicates(*conv, batch, idxs, &mut out)?;
@@ -197,21 +200,28 @@ fn resolve_batch_duplicates(
 /// their outbox rows) as multi-row INSERTs, attachments and thread summaries per send that has
 /// them. Returns each send's outcome by batch index.
 async fn insert_accepted(
-    tx: &mut AnyConnection,
-    d: Dialect,
+    w: &mut WriteBuffer<'_>,
     batch: &[NewMessage],
     accepted: &[(usize, i64)],
     files: &HashMap<AttachmentId, Attachment>,
 ) -> StoreResult<Vec<(usize, SendOutcome)>> {
     let messages: Vec<Message> = accepted.iter().map(|&(i, seq)| new_message(&batch[i], seq, files)).collect();
-    insert_messages(tx, d, &messages).await?;
-    insert_mentions(tx, d, &messages).await?;
+    insert_messages(w, &messages).await?;
+    insert_mentions(w, &messages).await?;
     let mut events = Vec::with_capacity(messages.len());
     for (&(i, seq), message) in accepted.iter().zip(&messages) {
         let item = &batch[i];
-        attachments::attach(tx, d, message.id, message.conversation_id, message.user_id, &item.attachment_ids).await?;
+        if !item.attachment_ids.is_empty() {
+            let d = w.dialect();
+            let tx = w.conn().await?;
+            attachments::attach(tx, d, message.id, message.conversation_id, message.user_id, &item.attachment_ids)
+                .await?;
+        }
         let thread_reply_count = match message.thread_root_id {
-            Some(root) => Some(bump_thread(tx, d, message, root).await?),
+            Some(root) => {
+                let d = w.dialect();
+                Some(bump_thread(w.conn().await?, d, message, root).await?)
+            }
             None => None,
         };
         events.push(ConversationEvent {
@@ -223,7 +233,7 @@ async fn insert_accepted(
             payload: EventPayload::Message { message: message.into(), thread_reply_count },
         });
     }
-    insert_events(tx, d, &events).await?;
+    insert_events(w, &events).await?;
     Ok(accepted
         .iter()
         .zip(messages.into_iter().zip(events))
@@ -312,7 +322,7 @@ fn new_message(item: &NewMessage, seq: i64, files: &HashMap<AttachmentId, Attach
 const ROWS_PER_INSERT: usize = 500;
 
 /// Inserts new messages (their `messages` rows only), `ROWS_PER_INSERT` per statement.
-async fn insert_messages(tx: &mut AnyConnection, d: Dialect, messages: &[Message]) -> StoreResult<()> {
+async fn insert_messages(w: &mut WriteBuffer<'_>, messages: &[Message]) -> StoreResult<()> {
     for chunk in messages.chunks(ROWS_PER_INSERT) {
         let mut ins = Query::insert();
         ins.into_table(M::Table).columns([
@@ -349,14 +359,14 @@ async fn insert_messages(tx: &mut AnyConnection, d: Dialect, messages: &[Message
                 b(m.mentions.channel).into(),
             ]);
         }
-        execute(&mut *tx, d, &ins).await?;
+        w.push(&ins, Some(chunk.len() as u64)).await?;
     }
     Ok(())
 }
 
 /// Writes the mention rows of messages (their `mentions` must be normalized), in multi-row
 /// INSERTs.
-pub(crate) async fn insert_mentions(tx: &mut AnyConnection, d: Dialect, messages: &[Message]) -> StoreResult<()> {
+pub(crate) async fn insert_mentions(w: &mut WriteBuffer<'_>, messages: &[Message]) -> StoreResult<()> {
     let rows: Vec<(&Message, &UserId)> =
         messages.iter().flat_map(|m| m.mentions.user_ids.iter().map(move |u| (m, u))).collect();
     for chunk in rows.chunks(ROWS_PER_INSERT) {
@@ -365,7 +375,7 @@ pub(crate) async fn insert_mentions(tx: &mut AnyConnection, d: Dialect, messages
         for (m, u) in chunk {
             ins.values_panic([m.id.to_string().into(), m.conversation_id.to_string().into(), u.to_string().into()]);
         }
-        execute(&mut *tx, d, &ins).await?;
+        w.push(&ins, Some(chunk.len() as u64)).await?;
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use super::messages::{load_message, normalize_mentions};
 use super::schema::{
     MessageMentions as Mm, MessagePins as Mp, MessageReactions as Mr, MessageVersions as Mv, Messages as M,
 };
+use super::writes::WriteBuffer;
 use super::{SqlStore, Tx, b, db_err, execute, fetch_optional};
 use crate::{MessageEdit, StoreError, StoreResult};
 
@@ -31,8 +32,10 @@ impl SqlStore {
     async fn replace_mentions(tx: &mut Tx, d: super::Dialect, m: &Message) -> StoreResult<()> {
         let del =
             Query::delete().from_table(Mm::Table).and_where(Expr::col(Mm::MessageId).eq(m.id.to_string())).to_owned();
-        execute(&mut **tx, d, &del).await?;
-        insert_mentions(tx, d, std::slice::from_ref(m)).await
+        let mut w = WriteBuffer::new(tx, d);
+        w.push(&del, None).await?;
+        insert_mentions(&mut w, std::slice::from_ref(m)).await?;
+        w.flush().await
     }
 
     /// [`crate::MessageStore::edit_message`].

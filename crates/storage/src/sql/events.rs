@@ -13,6 +13,7 @@ use sqlx::any::AnyRow;
 use super::schema::{
     ConversationEvents as Ev, ConversationSequences as Seqs, MessageProducerOutbox as Ob, Messages as M,
 };
+use super::writes::WriteBuffer;
 use super::{Dialect, SqlStore, db_err, execute, fetch_all, fetch_optional, get_i64, get_id, get_str, json_err};
 use crate::{EventStore, StoreError, StoreResult};
 
@@ -118,8 +119,7 @@ pub(crate) async fn lock_sequences(
 /// per chunk of conversations. The new values must be the locked `last_seq` plus the number of
 /// seqs taken (the caller holds the locks, so this is not a read-then-write race).
 pub(crate) async fn advance_sequences(
-    tx: &mut AnyConnection,
-    d: Dialect,
+    w: &mut WriteBuffer<'_>,
     advanced: &[(ConversationId, i64, Millis)],
 ) -> Result<(), StoreError> {
     for chunk in advanced.chunks(CONVS_PER_STATEMENT) {
@@ -135,25 +135,21 @@ pub(crate) async fn advance_sequences(
             .value(Seqs::LastEventAt, at.finally(Expr::col(Seqs::LastEventAt)))
             .and_where(Expr::col(Seqs::ConversationId).is_in(chunk.iter().map(|(c, _, _)| c.to_string())))
             .to_owned();
-        if execute(&mut *tx, d, &upd).await? != chunk.len() as u64 {
-            return Err(StoreError::NotFound("conversation"));
-        }
+        w.push(&upd, Some(chunk.len() as u64)).await?;
     }
     Ok(())
 }
 
 /// Writes one event row and its PENDING outbox row (payload: the event's JSON).
 pub(crate) async fn insert_event(tx: &mut AnyConnection, d: Dialect, ev: &ConversationEvent) -> Result<(), StoreError> {
-    insert_events(tx, d, std::slice::from_ref(ev)).await
+    let mut w = WriteBuffer::new(tx, d);
+    insert_events(&mut w, std::slice::from_ref(ev)).await?;
+    w.flush().await
 }
 
 /// Writes event rows and their PENDING outbox rows (payload: the event's JSON), in multi-row
 /// INSERTs of [`EVENTS_PER_INSERT`]; outbox ids follow the order of `events`.
-pub(crate) async fn insert_events(
-    tx: &mut AnyConnection,
-    d: Dialect,
-    events: &[ConversationEvent],
-) -> Result<(), StoreError> {
+pub(crate) async fn insert_events(w: &mut WriteBuffer<'_>, events: &[ConversationEvent]) -> Result<(), StoreError> {
     for chunk in events.chunks(EVENTS_PER_INSERT) {
         let mut ins = Query::insert();
         ins.into_table(Ev::Table).columns([
@@ -197,8 +193,8 @@ pub(crate) async fn insert_events(
                 "PENDING".into(),
             ]);
         }
-        execute(&mut *tx, d, &ins).await?;
-        execute(&mut *tx, d, &ob).await?;
+        w.push(&ins, Some(chunk.len() as u64)).await?;
+        w.push(&ob, Some(chunk.len() as u64)).await?;
     }
     Ok(())
 }

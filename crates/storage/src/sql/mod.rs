@@ -14,6 +14,7 @@ mod outbox;
 mod schema;
 mod search;
 mod users;
+mod writes;
 
 use std::str::FromStr;
 use std::sync::{Arc, Once};
