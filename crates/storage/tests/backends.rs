@@ -67,4 +67,11 @@ backend_tests!(
     send_refuses_foreign_or_used_attachments,
     delete_hides_attachments,
     stale_attachments_for_cleanup,
+    batch_spans_conversations_and_an_unknown_one,
+    batch_repeats_after_a_refused_first_occurrence,
+    batch_threads_within_the_batch,
+    batch_mentions_are_stored_per_message,
+    large_batch_spans_statement_chunks,
+    concurrent_batches_over_shared_conversations,
+    client_ids_differing_in_trailing_spaces,
 );

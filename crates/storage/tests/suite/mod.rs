@@ -4,12 +4,14 @@
 
 mod attachment_cases;
 mod auth_cases;
+mod batch_cases;
 mod conversation_cases;
 mod member_cases;
 mod message_cases;
 
 pub use attachment_cases::*;
 pub use auth_cases::*;
+pub use batch_cases::*;
 pub use conversation_cases::*;
 pub use member_cases::*;
 pub use message_cases::*;
