@@ -89,3 +89,36 @@ async fn an_unknown_member_ids_mode_is_an_error() {
     assert!(message.contains("conversation-member-ids"), "{message}");
     assert!(message.contains("include or omit"), "{message}");
 }
+
+/// A repeated `conversation-member-ids` header: the first one counts (STOMP 1.2 for
+/// repeated headers), so `omit` then `include` omits; a value in another case is an ERROR.
+#[tokio::test]
+async fn the_first_of_repeated_member_ids_headers_counts_and_values_are_exact() {
+    let stack = Stack::start(test_config()).await;
+    let (a, b) = (stack.user("alice").await, stack.user("bob").await);
+    let ch = stack.channel(&a, "general", &[&b]).await;
+    let mut bob = stack.ws("/ws").await;
+    bob.connect(&[("authorization", &format!("Bearer {}", b.token))]).await;
+    bob.subscribe(
+        "m",
+        "/user/queue/messages",
+        &[("conversation-member-ids", "omit"), ("conversation-member-ids", "include")],
+    )
+    .await;
+    let mut sender = stack.client(&a).await;
+    let r = sender.send_chat(ch, a.id, "m-1", "hello").await;
+    sender.until_receipt(&r).await;
+    let got = chat_events(&mut bob, "m", 1).await;
+    assert_eq!(got[0]["text"], "hello");
+    assert!(got[0].get("conversationMemberIds").is_none(), "{}", got[0]);
+
+    let mut c = stack.ws("/ws").await;
+    c.connect(&[("authorization", &format!("Bearer {}", b.token))]).await;
+    let f = chat_stomp::Frame::new(Command::Subscribe)
+        .with_header("id", "m")
+        .with_header("destination", "/user/queue/messages")
+        .with_header("conversation-member-ids", "OMIT");
+    c.send_frame(&f).await;
+    let err = c.until_error().await;
+    assert!(err.headers.get("message").unwrap_or_default().contains("conversation-member-ids"));
+}
