@@ -68,6 +68,11 @@ pub(crate) fn client_msg_id(id: Option<&str>, limits: &Limits) -> R {
             "clientMsgId",
             format!("at most {} bytes (got {})", limits.max_client_msg_id_bytes, id.len()),
         )),
+        // Ids are matched exactly, but MySQL/MariaDB's collation ignores trailing spaces:
+        // refusing surrounding whitespace makes every engine agree on what a retry is.
+        Some(id) if id.trim() != id => {
+            Err(DomainError::invalid("clientMsgId", "must not start or end with whitespace"))
+        }
         Some(id) => single_line(id, "clientMsgId"),
         None => Ok(()),
     }
@@ -185,6 +190,9 @@ mod tests {
         assert!(text(&"x".repeat(l.max_message_bytes), &l).is_ok());
         assert_eq!(field(client_msg_id(Some(""), &l)), "clientMsgId");
         assert_eq!(field(client_msg_id(Some(&"c".repeat(129)), &l)), "clientMsgId");
+        assert_eq!(field(client_msg_id(Some("k "), &l)), "clientMsgId");
+        assert_eq!(field(client_msg_id(Some(" k"), &l)), "clientMsgId");
+        assert!(client_msg_id(Some("k k"), &l).is_ok());
         assert_eq!(field(kind(&"k".repeat(65))), "type");
         assert_eq!(field(emoji("a b", &l)), "emoji");
         assert_eq!(field(emoji("", &l)), "emoji");

@@ -83,7 +83,7 @@ impl SqlStore {
         let mut accepted: Vec<(usize, i64)> = Vec::new();
         let mut advanced: Vec<(ConversationId, i64, Millis)> = Vec::new();
         for (conv, idxs) in &groups {
-            let taken = accept_group(*conv, batch, idxs, &found, &mut claimed, &mut out)?;
+            let taken = accept_group(d, *conv, batch, idxs, &found, &mut claimed, &mut out)?;
             if let Some(at) = taken.iter().map(|&i| batch[i].at).max() {
                 let first = last[conv] + 1;
                 accepted.extend(taken.iter().enumerate().map(|(k, &i)| (i, first + k as i64)));
@@ -98,10 +98,22 @@ impl SqlStore {
         w.flush().await?;
         // Duplicates of a send of this same batch answer with the stored original.
         for (conv, idxs) in &groups {
-            resolve_batch_duplicates(*conv, batch, idxs, &mut out)?;
+            resolve_batch_duplicates(d, *conv, batch, idxs, &mut out)?;
         }
         tx.commit().await.map_err(db_err)?;
         Ok(out)
+    }
+}
+
+/// A client message id as the dialect's unique index compares it: MySQL/MariaDB's
+/// `utf8mb4_bin` is a PAD SPACE collation (trailing spaces are ignored), the others compare
+/// exactly. Duplicates are detected the way the index will judge them, so a batch is never
+/// failed by an id the index takes for another one (the API refuses such ids anyway:
+/// `chat_core` validation).
+fn client_key(d: Dialect, cid: &str) -> &str {
+    match d {
+        Dialect::MySql => cid.trim_end_matches(' '),
+        Dialect::Sqlite | Dialect::Postgres => cid,
     }
 }
 
@@ -120,6 +132,7 @@ struct Found {
 /// order. Duplicates of an accepted item of the same batch are left `None` (resolved after
 /// the insert by [`resolve_batch_duplicates`]).
 fn accept_group(
+    d: Dialect,
     conv: ConversationId,
     batch: &[NewMessage],
     idxs: &[usize],
@@ -132,7 +145,7 @@ fn accept_group(
     let mut batch_ids: HashMap<MessageId, bool> = HashMap::new();
     for &i in idxs {
         let item = &batch[i];
-        if let Some(cid) = item.client_msg_id.as_deref() {
+        if let Some(cid) = item.client_msg_id.as_deref().map(|c| client_key(d, c)) {
             if let Some(m) = found.existing.get(&(conv, item.user_id, cid.to_owned())) {
                 out[i] = Some(Ok(SendOutcome::Duplicate { message: m.clone() }));
                 continue;
@@ -159,7 +172,7 @@ fn accept_group(
             out[i] = Some(Err(e));
             continue;
         }
-        if let Some(cid) = item.client_msg_id.as_deref() {
+        if let Some(cid) = item.client_msg_id.as_deref().map(|c| client_key(d, c)) {
             batch_keys.insert((item.user_id, cid));
         }
         batch_ids.insert(item.id, item.thread_root_id.is_some());
@@ -171,6 +184,7 @@ fn accept_group(
 /// Answers the items of `idxs` still undecided (repeats of a (author, client message id) sent
 /// earlier in the same batch) with the stored original.
 fn resolve_batch_duplicates(
+    d: Dialect,
     conv: ConversationId,
     batch: &[NewMessage],
     idxs: &[usize],
@@ -179,7 +193,7 @@ fn resolve_batch_duplicates(
     let mut originals: HashMap<(UserId, &str), Message> = HashMap::new();
     for &i in idxs {
         let item = &batch[i];
-        let Some(cid) = item.client_msg_id.as_deref() else { continue };
+        let Some(cid) = item.client_msg_id.as_deref().map(|c| client_key(d, c)) else { continue };
         match &out[i] {
             Some(Ok(SendOutcome::Created { message, .. })) => {
                 originals.insert((item.user_id, cid), message.clone());
@@ -262,7 +276,7 @@ async fn existing_by_client_id(
         }
         let q = message_select().cond_where(any).to_owned();
         for m in load_messages(tx, d, &q).await? {
-            if let Some(cid) = m.client_msg_id.clone() {
+            if let Some(cid) = m.client_msg_id.as_deref().map(|c| client_key(d, c).to_owned()) {
                 found.insert((m.conversation_id, m.user_id, cid), m);
             }
         }
