@@ -2,7 +2,10 @@
 # The full benchmark of docs/benchmarks.md, re-runnable with one command:
 #
 #   scripts/bench.sh                 # release build, peers, every scenario, scale-out, report
-#   scripts/bench.sh --size tiny     # extra arguments go to `chat-bench run` (both runs)
+#   scripts/bench.sh --size tiny     # extra arguments go to `chat-bench run` (both runs);
+#                                    # --size and --peers override the defaults; results and
+#                                    # the report always go to docs/ (run it in a clone to
+#                                    # keep the committed ones)
 #
 # Builds chat-sys (with the Kafka event log of the scale-out roles, `--features kafka`; `serve`
 # is the same with or without it) and chat-bench in release mode (CARGO_TARGET_DIR, default
@@ -32,7 +35,26 @@ else
 	}
 fi
 
-"$BENCH" run --size full --peers "$peers" --results docs/bench/results.json "$@"
+# has_arg NAME ARG...: whether the caller passes NAME (as `NAME V` or `NAME=V`).
+has_arg() {
+	local name=$1 a
+	shift
+	for a in "$@"; do
+		[[ $a == "$name" || $a == "$name="* ]] && return 0
+	done
+	return 1
+}
+for fixed in --results --out --plots; do
+	if has_arg "$fixed" "$@"; then
+		echo "bench.sh: $fixed is fixed (docs/bench/...); run chat-bench directly to write elsewhere" >&2
+		exit 2
+	fi
+done
+args=()
+has_arg --size "$@" || args+=(--size full)
+has_arg --peers "$@" || args+=(--peers "$peers")
+
+"$BENCH" run "${args[@]}" --results docs/bench/results.json "$@"
 
 results=(--results docs/bench/results.json)
 if [[ ${BENCH_SCALEOUT:-} != none ]]; then

@@ -119,7 +119,9 @@ pub fn write(r: &Results, out: &Path, plots: &Path) -> Result<(), BenchError> {
         "Method: open loop (each sender has a fixed schedule; latency is measured from the *scheduled* send time \
          to the delivery, so a slow server cannot hide latency by slowing the clients down). Loss, duplicates and \
          order are counted from a marker in every body (stream, number) and, for chat-sys, the per-conversation `seq`. \
-         Server CPU seconds and RSS come from `/proc/<pid>/stat` and `/proc/<pid>/status` over the measurement window.\n"
+         Server CPU seconds come from `/proc/<pid>/stat` over the measurement window; peak RSS is the process's \
+         lifetime high-water mark (`VmHWM` in `/proc/<pid>/status`), so for a peer that was already running it may \
+         predate the run.\n"
     );
     targets(r, &mut md);
 
@@ -130,7 +132,8 @@ pub fn write(r: &Results, out: &Path, plots: &Path) -> Result<(), BenchError> {
         let _ = writeln!(
             md,
             "## Fanout\n\n{} connections in conversations of {} ({} conversations), {} senders, {}-byte bodies, \
-             {} s warm-up, {} s measured per offered rate. chat-sys persists every message before delivering it.\n",
+             {} s warm-up, {} s measured per offered rate. chat-sys persists every message before delivering it; \
+             its message events {} `conversationMemberIds` (`--member-ids {}`).\n",
             first.params.get("connections").cloned().unwrap_or_default(),
             first.params.get("members").cloned().unwrap_or_default(),
             first.params.get("conversations").cloned().unwrap_or_default(),
@@ -138,6 +141,8 @@ pub fn write(r: &Results, out: &Path, plots: &Path) -> Result<(), BenchError> {
             first.params.get("body_bytes").cloned().unwrap_or_default(),
             first.params.get("warmup_s").cloned().unwrap_or_default(),
             first.params.get("duration_s").cloned().unwrap_or_default(),
+            if member_ids(first) == "include" { "carry" } else { "leave out" },
+            member_ids(first),
         );
         md.push_str(LOAD_HEADER);
         for (rec, o) in &fan {
@@ -506,6 +511,12 @@ fn latency_plot(fan: &[(&Record, &LoadOutcome)], path: &Path) -> Result<(), Benc
         .draw()
         .map_err(|e| err(e.to_string()))?;
     root.present().map_err(|e| err(e.to_string()))
+}
+
+/// The `member_ids` parameter of a chat-sys record; `include` when absent (records made
+/// before `--member-ids` existed carried the member ids).
+fn member_ids(rec: &Record) -> &str {
+    rec.params.get("member_ids").and_then(|v| v.as_str()).unwrap_or("include")
 }
 
 #[cfg(test)]
