@@ -150,6 +150,13 @@ async fn real_main(cli: Cli) -> Result<ExitCode, BenchError> {
         }
         Cmd::Report { results, out, plots } => {
             let r = Results::load_all(&results)?;
+            if r.records.is_empty() {
+                let names: Vec<String> = results.iter().map(|p| p.display().to_string()).collect();
+                return Err(BenchError::Param(
+                    "results",
+                    format!("no records in {} (missing or empty files): nothing to report", names.join(", ")),
+                ));
+            }
             chat_bench::report::write(&r, &out, &plots)?;
             eprintln!("chat-bench: wrote {} and plots in {}", out.display(), plots.display());
             Ok(ExitCode::SUCCESS)

@@ -240,7 +240,7 @@ pub fn write(r: &Results, out: &Path, plots: &Path) -> Result<(), BenchError> {
         let _ = writeln!(
             md,
             "## Catch-up\n\nA member missed {} messages and resumes with `resume: <conversation>:<seq>`; time from starting \
-             to connect until the last missed event arrived, {} repetitions.\n\n| min ms | median ms | max ms | lost | duplicates | order violations |\n|---|---|---|---|---|---|\n| {:.1} | {:.1} | {:.1} | {} | {} | {} |\n",
+             to connect until the last missed event arrived, {} repetition(s).\n\n| min ms | median ms | max ms | lost | duplicates | order violations |\n|---|---|---|---|---|---|\n| {:.1} | {:.1} | {:.1} | {} | {} | {} |\n",
             rec.params.get("events").cloned().unwrap_or_default(),
             rec.params.get("reps").cloned().unwrap_or_default(),
             g("catchup_ms_min"),
