@@ -11,7 +11,7 @@
 //!
 //! ```text
 //! outbox ──OutboxRelay──▶ EventLog ──FanoutWorker──▶ DeliveryStreams[gateway] ──▶ gateway
-//!                                        │ ConversationStore::member_ids
+//!                                        │ ConversationStore::member_ids_of (one call per batch)
 //!                                        └ ConnectionRegistry::connections_of_users
 //! ```
 //!
