@@ -162,20 +162,22 @@ impl RedisDeliveryConsumer {
         PipelineError::Fenced(self.consumer.clone())
     }
 
+    /// An invocation of one of the stream scripts (ENSURE_GROUP, CHECK, READ, ACK) with their
+    /// common KEYS (stream, epoch) and ARGV prefix (group, epoch, retention in ms); callers
+    /// append their own ARGV.
+    fn invocation<'a>(&self, script: &'a redis::Script) -> redis::ScriptInvocation<'a> {
+        let mut inv = script.key(&self.keys.stream);
+        inv.key(&self.keys.epoch).arg(CONSUMER_GROUP).arg(self.epoch).arg(self.retention_ms);
+        inv
+    }
+
     /// Creates the group (and the stream) if needed under this consumer's epoch.
     ///
     /// # Errors
     /// [`PipelineError::Fenced`] when a newer consumer holds the stream; `Unavailable`.
     async fn ensure_group(&mut self) -> Result<()> {
-        let reply: Vec<Value> = scripts::ENSURE_GROUP
-            .key(&self.keys.stream)
-            .key(&self.keys.epoch)
-            .arg(CONSUMER_GROUP)
-            .arg(self.epoch)
-            .arg(self.retention_ms)
-            .invoke_async(&mut self.conn)
-            .await
-            .map_err(map_err)?;
+        let reply: Vec<Value> =
+            self.invocation(&scripts::ENSURE_GROUP).invoke_async(&mut self.conn).await.map_err(map_err)?;
         if status(reply)?.0 == "FENCED" {
             return Err(self.fenced());
         }
@@ -202,15 +204,7 @@ impl RedisDeliveryConsumer {
     /// module doc). `initial`: move the expected position up to the group's (at start, and
     /// when the group's position moved without this consumer).
     async fn check(&mut self, initial: bool) -> Result<()> {
-        let reply: Vec<Value> = scripts::CHECK
-            .key(&self.keys.stream)
-            .key(&self.keys.epoch)
-            .arg(CONSUMER_GROUP)
-            .arg(self.epoch)
-            .arg(self.retention_ms)
-            .invoke_async(&mut self.conn)
-            .await
-            .map_err(map_err)?;
+        let reply: Vec<Value> = self.invocation(&scripts::CHECK).invoke_async(&mut self.conn).await.map_err(map_err)?;
         let (head, rest) = status(reply)?;
         match head.as_str() {
             "FENCED" => return Err(self.fenced()),
@@ -248,18 +242,9 @@ impl RedisDeliveryConsumer {
             Phase::Pending { after } => format!("{after}-0"),
             Phase::New => ">".to_owned(),
         };
-        let reply: Vec<Value> = scripts::READ
-            .key(&self.keys.stream)
-            .key(&self.keys.epoch)
-            .arg(CONSUMER_GROUP)
-            .arg(self.epoch)
-            .arg(self.retention_ms)
-            .arg(&self.consumer)
-            .arg(max)
-            .arg(start)
-            .invoke_async(&mut self.conn)
-            .await
-            .map_err(map_err)?;
+        let mut inv = self.invocation(&scripts::READ);
+        inv.arg(&self.consumer).arg(max).arg(start);
+        let reply: Vec<Value> = inv.invoke_async(&mut self.conn).await.map_err(map_err)?;
         let (head, rest) = status(reply)?;
         match head.as_str() {
             "FENCED" => return Err(self.fenced()),
@@ -288,8 +273,7 @@ impl RedisDeliveryConsumer {
         if ids.is_empty() {
             return Ok(());
         }
-        let mut inv = scripts::ACK.key(&self.keys.stream);
-        inv.key(&self.keys.epoch).arg(CONSUMER_GROUP).arg(self.epoch).arg(self.retention_ms);
+        let mut inv = self.invocation(&scripts::ACK);
         for id in ids {
             inv.arg(format!("{id}-0"));
         }
