@@ -51,15 +51,8 @@ die() {
 	exit 1
 }
 
-# has_arg NAME ARG...: whether `chat-bench run` gets NAME (as `NAME V` or `NAME=V`) from the caller.
-has_arg() {
-	local name=$1 a
-	shift
-	for a in "$@"; do
-		[[ $a == "$name" || $a == "$name="* ]] && return 0
-	done
-	return 1
-}
+# shellcheck source=scripts/lib/args.sh
+. scripts/lib/args.sh
 
 FANOUTS="${BENCH_FANOUTS:-1}"
 PARTITIONS="${BENCH_KAFKA_PARTITIONS:-8}"

@@ -35,15 +35,8 @@ else
 	}
 fi
 
-# has_arg NAME ARG...: whether the caller passes NAME (as `NAME V` or `NAME=V`).
-has_arg() {
-	local name=$1 a
-	shift
-	for a in "$@"; do
-		[[ $a == "$name" || $a == "$name="* ]] && return 0
-	done
-	return 1
-}
+# shellcheck source=scripts/lib/args.sh
+. scripts/lib/args.sh
 for fixed in --results --out --plots; do
 	if has_arg "$fixed" "$@"; then
 		echo "bench.sh: $fixed is fixed (docs/bench/...); run chat-bench directly to write elsewhere" >&2
