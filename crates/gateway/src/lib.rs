@@ -47,6 +47,8 @@ mod queue;
 pub mod server;
 mod session;
 mod sockjs;
+#[cfg(test)]
+mod test_support;
 mod web;
 
 use std::sync::Arc;

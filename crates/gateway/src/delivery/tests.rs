@@ -3,75 +3,36 @@
 
 use std::sync::atomic::AtomicUsize;
 
-use chat_auth::{AuthConfig, Authenticator};
-use chat_core::service::{ChatService, CreateChannel, SendMessage, SendOutcome, ServiceConfig};
-use chat_domain::{EventKind, Limits, Millis, Workspace, WorkspaceId};
+use chat_auth::Authenticator;
+use chat_core::service::{ChatService, CreateChannel, SendMessage};
+use chat_domain::{EventKind, Millis, WorkspaceId};
 use chat_pipeline::EphemeralSignal;
-use chat_storage::{SqlStore, Store, UserStore};
 use tokio::sync::Barrier;
 
 use super::*;
 use crate::core::InProcessCore;
+use crate::test_support::{Tap, TappedCore, sqlite_service};
 
-/// The in-process core over a real SQLite store, counting member list loads. The first
-/// `hold` loads wait for each other in groups of [`PREFETCH_CONCURRENCY`], so loading them
-/// one after another never finishes.
-struct CountingCore {
-    inner: InProcessCore,
+/// Counts member list loads of a [`TappedCore`]. The first `hold` loads wait for each other
+/// in groups of [`PREFETCH_CONCURRENCY`], so loading them one after another never finishes.
+struct Counting {
     loads: AtomicUsize,
     hold: usize,
     gate: Barrier,
 }
 
 #[async_trait::async_trait]
-impl GatewayCore for CountingCore {
-    async fn verify_token(&self, token: &str) -> Result<Identity, DomainError> {
-        self.inner.verify_token(token).await
-    }
-    async fn send(&self, actor: UserId, req: SendMessage) -> Result<SendOutcome, DomainError> {
-        self.inner.send(actor, req).await
-    }
-    async fn ack(
-        &self,
-        actor: UserId,
-        conv: ConversationId,
-        delivered: Option<i64>,
-        seen: Option<i64>,
-    ) -> Result<(), DomainError> {
-        self.inner.ack(actor, conv, delivered, seen).await
-    }
-    async fn member_ids(&self, actor: UserId, conv: ConversationId) -> Result<Vec<UserId>, DomainError> {
+impl Tap for Counting {
+    async fn before_member_ids(&self) {
         if self.loads.fetch_add(1, Ordering::SeqCst) < self.hold {
             self.gate.wait().await;
         }
-        self.inner.member_ids(actor, conv).await
-    }
-    async fn events_after(
-        &self,
-        actor: UserId,
-        conv: ConversationId,
-        after_seq: i64,
-        limit: i64,
-    ) -> Result<Vec<ConversationEvent>, DomainError> {
-        self.inner.events_after(actor, conv, after_seq, limit).await
-    }
-    fn max_page(&self) -> i64 {
-        self.inner.max_page()
     }
 }
 
 /// A service over a temporary SQLite store, and its users `names`.
 async fn service(dir: &tempfile::TempDir, names: &[&str]) -> (ChatService, Authenticator, Vec<UserId>) {
-    let sql = SqlStore::connect(&format!("sqlite:{}", dir.path().join("chat.db").display()), Default::default())
-        .await
-        .expect("connect");
-    sql.migrate().await.expect("migrate");
-    let ws = Workspace { id: WorkspaceId::DEFAULT, name: "default".into(), created_at: Millis::now() };
-    sql.ensure_workspace(&ws).await.expect("workspace");
-    let store: Arc<dyn Store> = Arc::new(sql);
-    let auth = Authenticator::new(AuthConfig::for_tests(), store.clone(), store.clone()).await.expect("auth");
-    let limits = Limits { sends_per_user_per_sec: 0, ..Limits::default() };
-    let service = ChatService::new(store, ServiceConfig { limits, ..ServiceConfig::default() });
+    let (service, auth) = sqlite_service(dir).await;
     let mut ids = Vec::new();
     for name in names {
         ids.push(auth.register(WorkspaceId::DEFAULT, name, "password-1", None).await.expect("register").id);
@@ -96,11 +57,13 @@ async fn prefetch_loads_cold_lists_concurrently_once() {
         shared.push(channel(&service, alice, &[bob], &format!("c{i}")).await);
     }
     let carols = channel(&service, carol, &[], "carols").await;
-    let core = CountingCore {
+    let core = TappedCore {
         inner: InProcessCore::new(service, auth),
-        loads: AtomicUsize::new(0),
-        hold: 2 * PREFETCH_CONCURRENCY,
-        gate: Barrier::new(PREFETCH_CONCURRENCY),
+        tap: Counting {
+            loads: AtomicUsize::new(0),
+            hold: 2 * PREFETCH_CONCURRENCY,
+            gate: Barrier::new(PREFETCH_CONCURRENCY),
+        },
     };
     let cache = MemberCache::new(Duration::from_secs(600));
     let wanted: Vec<_> = shared.iter().map(|c| (alice, *c)).chain([(alice, carols)]).collect();
@@ -108,7 +71,7 @@ async fn prefetch_loads_cold_lists_concurrently_once() {
         .await
         .expect("loads run PREFETCH_CONCURRENCY at a time (one after another never passes the gate)");
     assert_eq!(loaded, shared.len(), "every list alice may read was loaded");
-    assert_eq!(core.loads.load(Ordering::SeqCst), shared.len() + 1);
+    assert_eq!(core.tap.loads.load(Ordering::SeqCst), shared.len() + 1);
     for c in &shared {
         let mut got = cache.get(&core, bob, *c).await.expect("bob is a member").to_vec();
         got.sort();
@@ -116,9 +79,9 @@ async fn prefetch_loads_cold_lists_concurrently_once() {
         want.sort();
         assert_eq!(got, want);
     }
-    assert_eq!(core.loads.load(Ordering::SeqCst), shared.len() + 1, "cache hits load nothing");
+    assert_eq!(core.tap.loads.load(Ordering::SeqCst), shared.len() + 1, "cache hits load nothing");
     assert!(cache.get(&core, alice, carols).await.is_err(), "alice is not a member of carol's channel");
-    assert_eq!(core.loads.load(Ordering::SeqCst), shared.len() + 2, "the refusal was not cached");
+    assert_eq!(core.tap.loads.load(Ordering::SeqCst), shared.len() + 2, "the refusal was not cached");
 }
 
 /// One pair per conversation whose message events need members, taken from its first such

@@ -154,76 +154,42 @@ mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use chat_auth::{AuthConfig, Authenticator};
-    use chat_core::service::{ChatService, CreateChannel, SendMessage, SendOutcome, ServiceConfig};
-    use chat_domain::{Limits, Millis, Workspace, WorkspaceId};
-    use chat_storage::{SqlStore, Store, UserStore};
+    use chat_core::service::{CreateChannel, SendMessage};
+    use chat_domain::WorkspaceId;
 
     use super::*;
-    use crate::core::{Identity, InProcessCore};
+    use crate::core::InProcessCore;
+    use crate::test_support::{Tap, TappedCore, sqlite_service};
 
-    /// The in-process core over a real SQLite store, recording every `events_after` window
-    /// and the most reads in flight at once.
-    struct RecordingCore {
-        inner: InProcessCore,
+    /// Records every `events_after` window of a [`TappedCore`] and the most reads in flight
+    /// at once.
+    #[derive(Default)]
+    struct Recording {
         in_flight: AtomicUsize,
         max_in_flight: AtomicUsize,
         windows: Mutex<Vec<(i64, i64)>>,
     }
 
     #[async_trait::async_trait]
-    impl GatewayCore for RecordingCore {
-        async fn verify_token(&self, token: &str) -> Result<Identity, DomainError> {
-            self.inner.verify_token(token).await
-        }
-        async fn send(&self, actor: UserId, req: SendMessage) -> Result<SendOutcome, DomainError> {
-            self.inner.send(actor, req).await
-        }
-        async fn ack(
-            &self,
-            actor: UserId,
-            conv: ConversationId,
-            delivered: Option<i64>,
-            seen: Option<i64>,
-        ) -> Result<(), DomainError> {
-            self.inner.ack(actor, conv, delivered, seen).await
-        }
-        async fn member_ids(&self, actor: UserId, conv: ConversationId) -> Result<Vec<UserId>, DomainError> {
-            self.inner.member_ids(actor, conv).await
-        }
-        async fn events_after(
-            &self,
-            actor: UserId,
-            conv: ConversationId,
-            after_seq: i64,
-            limit: i64,
-        ) -> Result<Vec<ConversationEvent>, DomainError> {
+    impl Tap for Recording {
+        async fn before_events_after(&self, after_seq: i64, limit: i64) {
             self.windows.lock().unwrap().push((after_seq, limit));
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             self.max_in_flight.fetch_max(now, Ordering::SeqCst);
             // Let the other spawned reads start before this one finishes.
             tokio::task::yield_now().await;
-            let out = self.inner.events_after(actor, conv, after_seq, limit).await;
-            self.in_flight.fetch_sub(1, Ordering::SeqCst);
-            out
         }
-        fn max_page(&self) -> i64 {
-            self.inner.max_page()
+        fn after_events_after(&self) {
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
         }
     }
+
+    type RecordingCore = TappedCore<Recording>;
 
     /// A core over a temporary SQLite store with a channel of `alice` holding `messages`
     /// messages; returns the core, alice and the channel.
     async fn core_with_log(dir: &tempfile::TempDir, messages: usize) -> (Arc<RecordingCore>, UserId, ConversationId) {
-        let url = format!("sqlite:{}", dir.path().join("chat.db").display());
-        let sql = SqlStore::connect(&url, Default::default()).await.expect("connect");
-        sql.migrate().await.expect("migrate");
-        let ws = Workspace { id: WorkspaceId::DEFAULT, name: "default".into(), created_at: Millis::now() };
-        sql.ensure_workspace(&ws).await.expect("workspace");
-        let store: Arc<dyn Store> = Arc::new(sql);
-        let auth = Authenticator::new(AuthConfig::for_tests(), store.clone(), store.clone()).await.expect("auth");
-        let limits = Limits { sends_per_user_per_sec: 0, ..Limits::default() };
-        let service = ChatService::new(store, ServiceConfig { limits, ..ServiceConfig::default() });
+        let (service, auth) = sqlite_service(dir).await;
         let alice = auth.register(WorkspaceId::DEFAULT, "alice", "password-1", None).await.expect("register").id;
         let conv = service
             .create_channel(alice, CreateChannel { name: "paged".into(), ..Default::default() })
@@ -241,12 +207,7 @@ mod tests {
             };
             service.send(alice, req).await.expect("send");
         }
-        let core = RecordingCore {
-            inner: InProcessCore::new(service, auth),
-            in_flight: AtomicUsize::new(0),
-            max_in_flight: AtomicUsize::new(0),
-            windows: Mutex::new(Vec::new()),
-        };
+        let core = TappedCore { inner: InProcessCore::new(service, auth), tap: Recording::default() };
         (Arc::new(core), alice, conv)
     }
 
@@ -269,11 +230,11 @@ mod tests {
         let seqs: Vec<i64> = drain(&mut pages).await.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, (1..=last).collect::<Vec<_>>());
         assert!(!pages.pending());
-        let max = core.max_in_flight.load(Ordering::SeqCst);
+        let max = core.tap.max_in_flight.load(Ordering::SeqCst);
         assert!((2..=3).contains(&max), "reads in flight at once: {max}");
         // Consecutive seq ranges of 6, the first alone, none past the short last page's
         // read-ahead.
-        let windows = core.windows.lock().unwrap().clone();
+        let windows = core.tap.windows.lock().unwrap().clone();
         for (n, (after, limit)) in windows.iter().enumerate() {
             assert_eq!((*after, *limit), (6 * n as i64, 6), "{windows:?}");
         }
@@ -288,7 +249,7 @@ mod tests {
         let mut pages = Pages::with_plan(core.clone(), plan, alice, conv, 3, Some(17));
         let seqs: Vec<i64> = drain(&mut pages).await.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, (4..=17).collect::<Vec<_>>());
-        let windows = core.windows.lock().unwrap().clone();
+        let windows = core.tap.windows.lock().unwrap().clone();
         assert_eq!(windows, vec![(3, 4), (7, 4), (11, 4), (15, 2)]);
     }
 
