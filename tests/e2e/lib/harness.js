@@ -91,7 +91,7 @@ async function startServer() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chat-sys-e2e-'));
   const logFile = path.join(dir, 'server.log');
   const logFd = fs.openSync(logFile, 'a');
-  const child = spawn(bin, ['serve', '--data-dir', path.join(dir, 'data'), '--http-port', '0', '--ws-port', '0'], {
+  const child = spawn(bin, ['serve', '--data-dir', path.join(dir, 'data'), '--http-port', '0', '--ws-port', '0', '--grpc-port', '0'], {
     cwd: dir, // no stray ./chat-sys.toml
     env: { ...process.env, NO_COLOR: '1', RUST_LOG: process.env.RUST_LOG || 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],

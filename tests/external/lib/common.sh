@@ -183,11 +183,16 @@ wait_for_url() {
 
 # start_server HTTP_PORT SERVE_ARG...: starts `$BIN serve --data-dir $WORK/data --http-port
 # HTTP_PORT SERVE_ARG...` in the background (stdin closed, output to $WORK/server.log; in
-# SERVER_CWD when set), sets SERVER_PID and BASE, and waits for /readyz. Environment
-# assignments prefixed to the call reach the server.
+# SERVER_CWD when set), sets SERVER_PID and BASE, and waits for /readyz. Listeners the caller
+# does not place (--ws-port, --grpc-port) get free ports, never their fixed defaults, so a
+# chat-sys the user runs next to the tests is not in the way. Environment assignments prefixed
+# to the call reach the server.
 start_server() {
-	local port=$1
+	local port=$1 flag
 	shift
+	for flag in --ws-port --grpc-port; do
+		[[ " $* " == *" $flag "* ]] || set -- "$@" "$flag" 0
+	done
 	BASE="http://127.0.0.1:$port"
 	log "starting chat-sys serve on $BASE ($*)"
 	(
