@@ -118,7 +118,7 @@ class Server {
 
   async start() {
     const bin = chatSysBin();
-    const args = ['serve', '--data-dir', path.join(this.dir, 'data'), '--http-port', String(this.ports.http), '--ws-port', String(this.ports.ws), '--grpc-port', '0'];
+    const args = ['serve', '--data-dir', path.join(this.dir, 'data'), '--http-port', String(this.ports.http), '--ws-port', String(this.ports.ws)];
     args.push('--grpc-port', String(this.ports.grpc));
     this.starts += 1;
     const logFd = fs.openSync(path.join(this.dir, 'server.log'), 'a');
