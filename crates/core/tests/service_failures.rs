@@ -192,8 +192,18 @@ impl ConversationStore for FlakyStore {
     async fn member(&self, conv: ConversationId, user: UserId) -> StoreResult<Option<Member>> {
         self.inner.member(conv, user).await
     }
+    async fn conversation_with_member(
+        &self,
+        conv: ConversationId,
+        user: UserId,
+    ) -> StoreResult<Option<(Conversation, Option<Member>)>> {
+        self.inner.conversation_with_member(conv, user).await
+    }
     async fn members(&self, conv: ConversationId) -> StoreResult<Vec<Member>> {
         self.inner.members(conv).await
+    }
+    async fn co_member_ids(&self, user: UserId, limit: usize) -> StoreResult<Vec<UserId>> {
+        self.inner.co_member_ids(user, limit).await
     }
     async fn member_ids(&self, conv: ConversationId) -> StoreResult<Vec<UserId>> {
         self.inner.member_ids(conv).await

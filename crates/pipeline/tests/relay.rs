@@ -192,3 +192,77 @@ async fn failed_publish_marks_nothing_and_is_retried() {
     cancel.cancel();
     task.await.unwrap();
 }
+
+/// An [`OutboxStore`] test double whose marks wait until `release` is opened (or fail while
+/// `fail_marks` is set); reads and marks are forwarded to the real store.
+struct SlowMarks {
+    inner: Arc<chat_storage::SqlStore>,
+    release: tokio::sync::Semaphore,
+    fail_marks: AtomicBool,
+    marks: AtomicUsize,
+}
+
+#[async_trait]
+impl OutboxStore for SlowMarks {
+    async fn pending_outbox(&self, limit: i64) -> chat_storage::StoreResult<Vec<chat_storage::OutboxRow>> {
+        self.inner.pending_outbox(limit).await
+    }
+    async fn mark_outbox_processed(&self, ids: &[i64], at: Millis) -> chat_storage::StoreResult<()> {
+        self.release.acquire().await.expect("semaphore open").forget();
+        self.marks.fetch_add(1, Ordering::SeqCst);
+        if self.fail_marks.load(Ordering::SeqCst) {
+            return Err(chat_storage::StoreError::Unavailable("marks fail (test)".into()));
+        }
+        self.inner.mark_outbox_processed(ids, at).await
+    }
+}
+
+/// The running relay publishes a commit's rows while an earlier pass's mark is still waiting
+/// (marking is pipelined), never publishes a row again while its mark is in flight, and a
+/// failed mark leaves its rows to be published again (at-least-once).
+#[tokio::test]
+async fn running_relay_does_not_wait_for_marks_and_publishes_each_row_once_while_marking() {
+    let (_dir, store) = store().await;
+    let a = user(&store, "alice").await;
+    let (c1, _) = channel(&store, "one", &[a]).await;
+    let slow = Arc::new(SlowMarks {
+        inner: store.clone(),
+        release: tokio::sync::Semaphore::new(0),
+        fail_marks: AtomicBool::new(false),
+        marks: AtomicUsize::new(0),
+    });
+    let log = Arc::new(InProcessLog::new(1, 1000));
+    let mut consumer = log.subscribe("test").await.unwrap();
+    let notify = Arc::new(Notify::new());
+    let cfg = RelayConfig { poll_interval: Duration::from_millis(10), ..RelayConfig::default() };
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(OutboxRelay::new(slow.clone(), log.clone(), notify.clone(), cfg).run(cancel.clone()));
+
+    let join = drain(consumer.as_mut(), 1).await;
+    assert_eq!(join[0].event.seq, 1, "the join event");
+    // Its mark is blocked; the next commit is still published, and the join is not again.
+    let first = send(&store, c1, a, "while the join's mark waits").await;
+    notify.notify_one();
+    let got = drain(consumer.as_mut(), 1).await;
+    assert_eq!(got[0].event.event_id, first.event_id);
+    tokio::time::sleep(Duration::from_millis(100)).await; // ten poll intervals
+    let none = tokio::time::timeout(Duration::from_millis(50), consumer.next_batch(10)).await;
+    assert!(none.is_err(), "nothing is published twice while its mark is in flight: {none:?}");
+    assert_eq!(store.pending_outbox(10).await.unwrap().len(), 2, "both rows still await their marks");
+
+    // Failing marks: the rows stay PENDING and are published again.
+    slow.fail_marks.store(true, Ordering::SeqCst);
+    slow.release.add_permits(1);
+    let again = drain(consumer.as_mut(), 1).await;
+    assert!(
+        [join[0].event.event_id, first.event_id].contains(&again[0].event.event_id),
+        "a row whose mark failed is published again: {again:?}"
+    );
+    // Marks succeed again: everything ends up marked.
+    slow.fail_marks.store(false, Ordering::SeqCst);
+    slow.release.add_permits(1000);
+    wait_marked(&store).await;
+    cancel.cancel();
+    task.await.unwrap();
+    assert!(slow.marks.load(Ordering::SeqCst) >= 2);
+}

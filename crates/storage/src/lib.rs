@@ -112,6 +112,17 @@ pub trait ConversationStore: Send + Sync {
     async fn public_channels(&self, ws: WorkspaceId, limit: i64) -> StoreResult<Vec<Conversation>>;
     /// One membership.
     async fn member(&self, conv: ConversationId, user: UserId) -> StoreResult<Option<Member>>;
+    /// A conversation and `user`'s membership of it, read together (one query: the
+    /// authorization read of every send and every member-only request).
+    ///
+    /// Shape: `None` when the conversation does not exist; `Some((conversation, None))` when
+    /// `user` is not a member. Same values as [`ConversationStore::conversation`] followed by
+    /// [`ConversationStore::member`], but from one snapshot.
+    async fn conversation_with_member(
+        &self,
+        conv: ConversationId,
+        user: UserId,
+    ) -> StoreResult<Option<(Conversation, Option<Member>)>>;
     /// All members, by join time.
     async fn members(&self, conv: ConversationId) -> StoreResult<Vec<Member>>;
     /// Member user ids only, in no particular order.
@@ -127,6 +138,10 @@ pub trait ConversationStore: Send + Sync {
     /// separate reads: a membership change committed between two of them may be seen by one
     /// chunk and not another.
     async fn member_ids_of(&self, convs: &[ConversationId]) -> StoreResult<HashMap<ConversationId, Vec<UserId>>>;
+    /// Users sharing at least one conversation with `user`, without `user`, at most `limit`
+    /// (the presence audience: one query, whatever the history; no particular order, so a
+    /// capped list is an arbitrary subset).
+    async fn co_member_ids(&self, user: UserId, limit: usize) -> StoreResult<Vec<UserId>>;
     /// Applies a patch (name, topic, privacy, settings), appending `CONVERSATION_UPDATED`.
     ///
     /// # Errors

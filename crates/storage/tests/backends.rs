@@ -52,6 +52,8 @@ backend_tests!(
     member_events,
     member_ids_of_several_conversations,
     member_ids_of_spans_chunks,
+    conversation_with_member_matches_separate_reads,
+    co_member_ids_lists_users_sharing_a_conversation,
     read_positions_are_monotonic_and_clamped,
     unread_and_mention_counts,
     events_after_and_message_windows,

@@ -291,9 +291,7 @@ impl ChatService {
         actor: UserId,
         id: ConversationId,
     ) -> ServiceResult<(Conversation, Option<Member>)> {
-        let conv = self.store.conversation(id).await?.ok_or(DomainError::NotFound("conversation"))?;
-        let member = self.store.member(id, actor).await?;
-        Ok((conv, member))
+        self.store.conversation_with_member(id, actor).await?.ok_or(DomainError::NotFound("conversation"))
     }
 
     /// Loads a conversation and requires the actor's membership

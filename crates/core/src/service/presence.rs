@@ -259,7 +259,7 @@ async fn announce(
     max_recipients: usize,
 ) {
     while let Some(change) = rx.recv().await {
-        let recipients = match co_members(store.as_ref(), change.user, max_recipients).await {
+        let recipients = match store.co_member_ids(change.user, max_recipients).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "presence: reading co-members failed");
@@ -286,23 +286,6 @@ async fn announce(
             tracing::debug!(error = %e, "presence signal not delivered");
         }
     }
-}
-
-/// Users sharing at least one conversation with `user` (without `user`), at most `max`.
-async fn co_members(store: &dyn Store, user: UserId, max: usize) -> chat_storage::StoreResult<Vec<UserId>> {
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for summary in store.conversations_of(user).await? {
-        for m in store.member_ids(summary.conversation.id).await? {
-            if m != user && seen.insert(m) {
-                out.push(m);
-                if out.len() >= max {
-                    return Ok(out);
-                }
-            }
-        }
-    }
-    Ok(out)
 }
 
 impl ChatService {

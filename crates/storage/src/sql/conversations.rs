@@ -7,7 +7,7 @@ use chat_domain::{
     Conversation, ConversationEvent, ConversationId, ConversationKind, ConversationSettings, ConversationSummary,
     EventId, EventPayload, Member, MemberRole, Millis, UserId, WorkspaceId,
 };
-use sea_query::{Cond, Expr, ExprTrait, Func, Order, Query, SelectStatement, SubQueryStatement};
+use sea_query::{Cond, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement, SubQueryStatement};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
@@ -79,17 +79,53 @@ fn member_select() -> SelectStatement {
         .to_owned()
 }
 
-/// Decodes member columns (`conversation_id` may come from the conversation in joins).
+/// Where a query put the membership columns.
+struct MemberCols {
+    conversation_id: &'static str,
+    user_id: &'static str,
+    role: &'static str,
+    joined_at: &'static str,
+    delivered_seq: &'static str,
+    seen_seq: &'static str,
+}
+
+/// The membership table's own column names (`conversation_id` may come from the
+/// conversation in joins).
+const MEMBER_COLS: MemberCols = MemberCols {
+    conversation_id: "conversation_id",
+    user_id: "user_id",
+    role: "role",
+    joined_at: "joined_at",
+    delivered_seq: "delivered_seq",
+    seen_seq: "seen_seq",
+};
+
+/// The membership columns of [`ConversationStore::conversation_with_member`]'s LEFT JOIN,
+/// aliased so they cannot be confused with the conversation's (NULL without a membership).
+const JOINED_MEMBER_COLS: MemberCols = MemberCols {
+    conversation_id: "m_conversation_id",
+    user_id: "m_user_id",
+    role: "m_role",
+    joined_at: "m_joined_at",
+    delivered_seq: "m_delivered_seq",
+    seen_seq: "m_seen_seq",
+};
+
+/// Decodes member columns named as [`MEMBER_COLS`].
 fn decode_member(row: &AnyRow) -> Result<Member, StoreError> {
-    let role = get_str(row, "role")?;
+    decode_member_at(row, &MEMBER_COLS)
+}
+
+fn decode_member_at(row: &AnyRow, cols: &MemberCols) -> Result<Member, StoreError> {
+    let role = get_str(row, cols.role)?;
     Ok(Member {
-        conversation_id: get_id(row, "conversation_id")?,
-        user_id: get_id(row, "user_id")?,
+        conversation_id: get_id(row, cols.conversation_id)?,
+        user_id: get_id(row, cols.user_id)?,
         role: MemberRole::parse(&role)
             .ok_or_else(|| StoreError::Unexpected(anyhow::anyhow!("unknown member role {role:?}")))?,
-        joined_at: Millis(get_i64(row, "joined_at")?),
-        delivered_seq: get_i64(row, "delivered_seq")?,
-        seen_seq: get_i64(row, "seen_seq")?,
+        joined_at: Millis(get_i64(row, cols.joined_at)?),
+        delivered_seq: get_i64(row, cols.delivered_seq)?,
+        seen_seq: get_i64(row, cols.seen_seq)?,
     })
 }
 
@@ -305,6 +341,37 @@ impl ConversationStore for SqlStore {
         load_member(&mut conn, self.dialect(), conv, user).await
     }
 
+    async fn conversation_with_member(
+        &self,
+        conv: ConversationId,
+        user: UserId,
+    ) -> StoreResult<Option<(Conversation, Option<Member>)>> {
+        let c = &JOINED_MEMBER_COLS;
+        let q = conv_select()
+            .expr_as(Expr::col((Cm::Table, Cm::ConversationId)), c.conversation_id)
+            .expr_as(Expr::col((Cm::Table, Cm::UserId)), c.user_id)
+            .expr_as(Expr::col((Cm::Table, Cm::Role)), c.role)
+            .expr_as(Expr::col((Cm::Table, Cm::JoinedAt)), c.joined_at)
+            .expr_as(Expr::col((Cm::Table, Cm::DeliveredSeq)), c.delivered_seq)
+            .expr_as(Expr::col((Cm::Table, Cm::SeenSeq)), c.seen_seq)
+            .left_join(
+                Cm::Table,
+                Cond::all()
+                    .add(Expr::col((Cm::Table, Cm::ConversationId)).equals((C::Table, C::ConversationId)))
+                    .add(Expr::col((Cm::Table, Cm::UserId)).eq(user.to_string())),
+            )
+            .and_where(Expr::col((C::Table, C::ConversationId)).eq(conv.to_string()))
+            .to_owned();
+        let mut conn = self.reader().acquire().await.map_err(db_err)?;
+        let Some(row) = fetch_optional(&mut *conn, self.dialect(), &q).await? else { return Ok(None) };
+        let conversation = decode_conv(&row)?;
+        let member = match get_opt_str(&row, c.user_id)? {
+            None => None,
+            Some(_) => Some(decode_member_at(&row, c)?),
+        };
+        Ok(Some((conversation, member)))
+    }
+
     async fn members(&self, conv: ConversationId) -> StoreResult<Vec<Member>> {
         let q = member_select()
             .and_where(Expr::col(Cm::ConversationId).eq(conv.to_string()))
@@ -320,6 +387,29 @@ impl ConversationStore for SqlStore {
             .column(Cm::UserId)
             .from(Cm::Table)
             .and_where(Expr::col(Cm::ConversationId).eq(conv.to_string()))
+            .to_owned();
+        let mut conn = self.reader().acquire().await.map_err(db_err)?;
+        fetch_all(&mut *conn, self.dialect(), &q).await?.iter().map(|r| get_id(r, "user_id")).collect()
+    }
+
+    async fn co_member_ids(&self, user: UserId, limit: usize) -> StoreResult<Vec<UserId>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let me = user.to_string();
+        let q = Query::select()
+            .distinct()
+            .expr_as(Expr::col(("o", Cm::UserId)), "user_id")
+            .from_as(Cm::Table, "m")
+            .join_as(
+                JoinType::InnerJoin,
+                Cm::Table,
+                "o",
+                Expr::col(("o", Cm::ConversationId)).equals(("m", Cm::ConversationId)),
+            )
+            .and_where(Expr::col(("m", Cm::UserId)).eq(me.as_str()))
+            .and_where(Expr::col(("o", Cm::UserId)).ne(me.as_str()))
+            .limit(u64::try_from(limit).unwrap_or(u64::MAX))
             .to_owned();
         let mut conn = self.reader().acquire().await.map_err(db_err)?;
         fetch_all(&mut *conn, self.dialect(), &q).await?.iter().map(|r| get_id(r, "user_id")).collect()

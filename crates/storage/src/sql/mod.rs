@@ -6,6 +6,7 @@
 mod append;
 mod attachments;
 mod auth;
+mod checkpoint;
 mod conversations;
 mod edits;
 mod events;
@@ -89,9 +90,6 @@ const SQLITE_WRITER_CACHE_KIB: u32 = 65_536;
 /// what the background checkpointer lets the WAL grow to, so only a safety net.
 const SQLITE_WRITER_CHECKPOINT_PAGES: u32 = 20_000;
 
-/// How often the background task checkpoints the SQLite WAL.
-const SQLITE_CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
-
 /// SQLite page cache of each reader connection, in KiB (an upper bound; grown as used).
 const SQLITE_READER_CACHE_KIB: u32 = 16_384;
 
@@ -140,6 +138,9 @@ impl SqlStore {
                 } else {
                     format!("{url}?mode=rwc")
                 };
+                // An embedded connection cannot go stale as a socket can: no liveness ping (a
+                // round trip to the connection's driver thread) before every acquire.
+                let base = base.test_before_acquire(false);
                 let busy_ms = opts.sqlite_busy_timeout.as_millis();
                 let pragmas = format!(
                     "PRAGMA busy_timeout = {busy_ms}; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; \
@@ -147,7 +148,7 @@ impl SqlStore {
                 );
                 // The writer's page cache keeps the hot index pages of the append path (the
                 // default 2 MiB re-reads them from the OS on every batch).
-                // Checkpoints normally run in the background (`spawn_checkpointer`); the writer
+                // Checkpoints normally run in the background (`checkpoint::spawn_checkpointer`); the writer
                 // checkpoints itself only when the WAL outgrows `SQLITE_WRITER_CHECKPOINT_PAGES`.
                 let writer_pragmas = format!(
                     "PRAGMA journal_mode = WAL; {pragmas} PRAGMA cache_size = -{SQLITE_WRITER_CACHE_KIB}; \
@@ -177,7 +178,8 @@ impl SqlStore {
                         .await
                         .map_err(db_err)?
                 };
-                let checkpointer = (!memory).then(|| spawn_checkpointer(read.clone()));
+                let checkpointer = (!memory)
+                    .then(|| checkpoint::spawn_checkpointer(read.clone(), write.clone(), opts.sqlite_busy_timeout));
                 Ok(SqlStore { dialect, read, write, _checkpointer: checkpointer })
             }
             Dialect::MySql => {
@@ -262,32 +264,6 @@ impl SqlStore {
     pub(crate) fn writer(&self) -> &AnyPool {
         &self.write
     }
-}
-
-/// Checkpoints the WAL every [`SQLITE_CHECKPOINT_EVERY`] on a reader connection
-/// (`PRAGMA wal_checkpoint(PASSIVE)`: copies committed pages into the database file without
-/// blocking the writer or readers), so the writer's commits do not pay for checkpoints (with
-/// `synchronous=FULL` a checkpoint fsyncs the database file: tens of milliseconds inside a
-/// commit otherwise). Ends when the returned sender is dropped or the pool closes.
-fn spawn_checkpointer(read: AnyPool) -> Arc<tokio::sync::oneshot::Sender<()>> {
-    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(SQLITE_CHECKPOINT_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = &mut stopped => return,
-                _ = tick.tick() => {}
-            }
-            if read.is_closed() {
-                return;
-            }
-            if let Err(e) = sqlx::raw_sql("PRAGMA wal_checkpoint(PASSIVE)").execute(&read).await {
-                tracing::debug!(error = %e, "background WAL checkpoint failed");
-            }
-        }
-    });
-    Arc::new(stop)
 }
 
 /// Runs raw SQL on a fresh connection (PRAGMA / SET: session settings sea-query cannot express).
