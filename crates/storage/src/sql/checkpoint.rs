@@ -21,7 +21,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::{AnyPool, AssertSqlSafe, Row};
+use sqlx::{AnyPool, Row};
 
 /// How often the background task checkpoints.
 pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
@@ -94,17 +94,17 @@ pub(crate) async fn checkpoint_pass(
         return Ok(Pass { frames, restarted: false });
     }
     let mut conn = write.acquire().await?;
-    let set_busy = format!("PRAGMA busy_timeout = {}", restart_busy.as_millis());
-    sqlx::raw_sql(AssertSqlSafe(set_busy)).execute(&mut *conn).await?;
+    super::run_raw(&mut conn, format!("PRAGMA busy_timeout = {}", restart_busy.as_millis())).await?;
     let result = sqlx::raw_sql("PRAGMA wal_checkpoint(RESTART)").fetch_optional(&mut *conn).await;
-    let restore = format!("PRAGMA busy_timeout = {}", busy.as_millis());
-    sqlx::raw_sql(AssertSqlSafe(restore)).execute(&mut *conn).await?;
+    super::run_raw(&mut conn, format!("PRAGMA busy_timeout = {}", busy.as_millis())).await?;
     let blocked = result?.map(|r| r.try_get::<i64, _>(0)).transpose()?.unwrap_or(1);
     Ok(Pass { frames, restarted: blocked == 0 })
 }
 
 #[cfg(test)]
 mod tests {
+    use sqlx::AssertSqlSafe;
+
     use super::*;
     use crate::{ConnectOptions, SqlStore};
 
