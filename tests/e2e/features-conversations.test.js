@@ -154,7 +154,7 @@ test('typing: a start has a ttl, repeats within a second are dropped, a stop is 
   }
 });
 
-test('presence: ONLINE with the first device, OFFLINE after the last, to users sharing a conversation; REST', T, async () => {
+test('presence: ONLINE with the first device, OFFLINE a grace period after the last, to users sharing a conversation; REST', T, async () => {
   const a = await h.newUser(server, 'pr_a');
   const b = await h.newUser(server, 'pr_b');
   const stranger = await h.newUser(server, 'pr_x');
@@ -174,7 +174,10 @@ test('presence: ONLINE with the first device, OFFLINE after the last, to users s
     assert.deepEqual([p.status, p.connections], ['ONLINE', 2]);
     await a1.close();
     await a2.close();
+    const closed = Date.now();
     const offline = await waitEvent(watcher, 'PRESENCE', (x) => x.userId === a.userId && x.status === 'OFFLINE');
+    // The servers run with a 1 s grace period (lib/harness.js TEST_SERVER_ENV).
+    assert.ok(Date.now() - closed >= 900, `OFFLINE after the grace period, not ${Date.now() - closed} ms after the close`);
     assert.ok(Date.parse(offline.lastSeenAt) > 0);
     const ofAlice = watcher.events.filter((e) => e.eventType === 'PRESENCE' && e.userId === a.userId);
     assert.deepEqual(ofAlice.map((e) => e.status), ['ONLINE', 'OFFLINE'], 'one ONLINE for two devices');

@@ -1,4 +1,4 @@
-//! Presence (REST reads, ONLINE/OFFLINE signals, expiry by the sweeper) and "seen by"
+//! Presence (REST reads, ONLINE/OFFLINE signals, expiry by the sweeper, the offline grace period) and "seen by"
 //! receipts pushed on REST acks, against a real registry and real delivery streams.
 
 mod common;
@@ -87,18 +87,33 @@ impl Signals {
                     return (actor, payload);
                 }
             }
-            let batch = tokio::time::timeout(Duration::from_secs(10), self.consumer.next_batch(16)).await;
-            let batch = batch.expect("a signal within 10 s").unwrap();
-            let ids: Vec<u64> = batch.entries.iter().map(|e| e.id).collect();
-            self.consumer.ack(&ids).await.unwrap();
-            for e in batch.entries {
-                if let GatewayDelivery::Ephemeral { signal, .. } = e.delivery {
-                    let mut payload = signal.payload.clone();
-                    if let Some(c) = signal.conversation_id {
-                        payload["conversationId"] = json!(c.to_string());
-                    }
-                    self.pending.push_back((signal.kind.clone(), signal.actor_id, payload));
+            self.fill().await;
+        }
+    }
+
+    /// The next signal of any kind, as (kind, actor).
+    async fn next_any(&mut self) -> (String, UserId) {
+        loop {
+            if let Some((k, actor, _)) = self.pending.pop_front() {
+                return (k, actor);
+            }
+            self.fill().await;
+        }
+    }
+
+    /// Reads the next batch of signals into `pending`.
+    async fn fill(&mut self) {
+        let batch = tokio::time::timeout(Duration::from_secs(10), self.consumer.next_batch(16)).await;
+        let batch = batch.expect("a signal within 10 s").unwrap();
+        let ids: Vec<u64> = batch.entries.iter().map(|e| e.id).collect();
+        self.consumer.ack(&ids).await.unwrap();
+        for e in batch.entries {
+            if let GatewayDelivery::Ephemeral { signal, .. } = e.delivery {
+                let mut payload = signal.payload.clone();
+                if let Some(c) = signal.conversation_id {
+                    payload["conversationId"] = json!(c.to_string());
                 }
+                self.pending.push_back((signal.kind.clone(), signal.actor_id, payload));
             }
         }
     }
@@ -153,6 +168,35 @@ async fn presence_online_offline_and_expiry_over_rest_and_signals() {
     assert_problem(res, 404).await;
     let res = app.get(&format!("/api/v1/users/{}/presence", alice.id), "not-a-token").await;
     assert_problem(res, 401).await;
+}
+
+#[tokio::test]
+async fn a_user_without_connections_stays_online_through_the_grace_period_and_the_sweeper() {
+    let env = env().await; // the default grace period: 10 s
+    let app = &env.app;
+    let (alice, bob) = (app.user("alice").await, app.user("bob").await);
+    let ch = app.channel(&alice, "general", false).await;
+    let res = app.post(&format!("/api/v1/conversations/{ch}/members"), &alice.token, json!({"userId": bob.id})).await;
+    assert_eq!(res.status(), 201);
+    let mut bob_gw = env.signals("gw-bob").await;
+    env.connect(&bob, "b-1", "gw-bob").await;
+    env.connect(&alice, "a-1", "gw-alice").await;
+    let (who, payload) = bob_gw.next("PRESENCE").await;
+    assert_eq!((who, payload["status"].as_str()), (UserId::from(alice.id), Some("ONLINE")));
+
+    assert!(env.realtime().registry().unregister("a-1").await.unwrap());
+    assert_eq!(env.realtime().presence().sweep().await.unwrap(), 0, "the sweeper leaves the grace period alone");
+    let p: Value = app.get(&format!("/api/v1/users/{}/presence", alice.id), &bob.token).await.json().await.unwrap();
+    assert_eq!((p["status"].as_str(), p["connections"].as_i64()), (Some("ONLINE"), Some(0)));
+    assert!(p["lastSeenAt"].is_string(), "when the last connection closed: {p}");
+
+    // Back within the grace period, then a marker signal: no PRESENCE came before it.
+    env.connect(&alice, "a-2", "gw-alice").await;
+    let seq = app.say(&alice, ch, "marker").await["serverSeq"].as_i64().unwrap();
+    let res = app.post(&format!("/api/v1/conversations/{ch}/ack"), &bob.token, json!({"seenSeq": seq})).await;
+    assert_eq!(res.status(), 200);
+    let (kind, who) = bob_gw.next_any().await;
+    assert_eq!((kind.as_str(), who), ("SEEN", UserId::from(bob.id)), "no OFFLINE or second ONLINE");
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
 //! Ephemeral signals over STOMP: typing (TTL, rate limit, stop at session end), presence
-//! (first connection up, last connection gone) and "seen by" receipts.
+//! (first connection up, last connection gone after a grace period) and "seen by" receipts.
 
 mod common;
 
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chat_core::service::{RealtimeConfig, ReceiptScope};
 use chat_domain::PresenceStatus;
-use common::{Stack, test_config};
+use common::{Stack, TestUser, test_config};
 use serde_json::json;
 
 const QUIET: Duration = Duration::from_millis(400);
@@ -79,9 +79,13 @@ async fn typing_in_a_conversation_of_others_is_an_error() {
     assert!(err.header("message").unwrap_or("").contains("not found"), "{err:?}");
 }
 
+/// The offline grace period of the presence tests.
+const GRACE: Duration = Duration::from_millis(1000);
+
 #[tokio::test]
-async fn presence_goes_online_with_the_first_connection_and_offline_with_the_last() {
-    let stack = Stack::start_realtime(test_config(), RealtimeConfig::default()).await;
+async fn presence_goes_online_with_the_first_connection_and_offline_a_grace_period_after_the_last() {
+    let cfg = RealtimeConfig { presence_offline_grace: GRACE, ..RealtimeConfig::default() };
+    let stack = Stack::start_realtime(test_config(), cfg).await;
     let (a, b) = (stack.user("alice").await, stack.user("bob").await);
     let (c, outsider) = (stack.user("carol").await, stack.user("dave").await);
     stack.channel(&a, "general", &[&b, &c]).await;
@@ -98,15 +102,29 @@ async fn presence_goes_online_with_the_first_connection_and_offline_with_the_las
     let p = stack.service.presence(b.id, a.id).await.unwrap();
     assert_eq!((p.status, p.connections), (PresenceStatus::Online, 2));
 
+    // Every device goes and one comes back within the grace period (a reload): nothing is
+    // announced.
     a1.close().await;
     a2.close().await;
+    wait_for_connections(&stack, &b, &a, 0).await;
+    let p = stack.service.presence(b.id, a.id).await.unwrap();
+    assert_eq!(p.status, PresenceStatus::Online, "online with no connection within the grace period");
+    let a3 = stack.client(&a).await;
+    let quiet = b1.events_within("PRESENCE", GRACE + QUIET).await;
+    assert!(quiet.iter().all(|v| v["userId"] != a.id.to_string()), "no OFFLINE/ONLINE pair: {quiet:?}");
+
+    // The last device goes for good: OFFLINE once the grace period ends.
+    a3.close().await;
+    wait_for_connections(&stack, &b, &a, 0).await;
+    let closed = std::time::Instant::now();
     let offline = b1.events("PRESENCE", 1).await;
+    assert!(closed.elapsed() >= GRACE - Duration::from_millis(100), "not before the grace period");
     assert_eq!(offline[0]["userId"], a.id.to_string());
     assert_eq!(offline[0]["status"], "OFFLINE", "no second ONLINE, and OFFLINE only after the last device");
     assert!(offline[0]["lastSeenAt"].is_string());
     let p = stack.service.presence(b.id, a.id).await.unwrap();
     assert_eq!((p.status, p.connections), (PresenceStatus::Offline, 0));
-    assert!(p.last_seen_at.is_some());
+    assert_eq!(p.last_seen_at.map(|t| t.to_rfc3339()).as_deref(), offline[0]["lastSeenAt"].as_str());
     let members =
         stack.service.members_presence(b.id, stack.service.conversations(b.id).await.unwrap()[0].conversation.id);
     assert_eq!(members.await.unwrap().len(), 3);
@@ -114,6 +132,33 @@ async fn presence_goes_online_with_the_first_connection_and_offline_with_the_las
         d1.events_within("PRESENCE", QUIET).await.iter().all(|v| v["userId"] != a.id.to_string()),
         "no presence of users who share no conversation"
     );
+}
+
+#[tokio::test]
+async fn presence_without_a_grace_period_goes_offline_at_once() {
+    let cfg = RealtimeConfig { presence_offline_grace: Duration::ZERO, ..RealtimeConfig::default() };
+    let stack = Stack::start_realtime(test_config(), cfg).await;
+    let (a, b) = (stack.user("alice").await, stack.user("bob").await);
+    stack.channel(&a, "general", &[&b]).await;
+    let mut b1 = stack.client(&b).await;
+    let a1 = stack.client(&a).await;
+    assert_eq!(b1.events("PRESENCE", 1).await[0]["status"], "ONLINE");
+    a1.close().await;
+    let offline = b1.events("PRESENCE", 1).await;
+    assert_eq!(
+        (offline[0]["userId"].as_str(), offline[0]["status"].as_str()),
+        (Some(&*a.id.to_string()), Some("OFFLINE"))
+    );
+    assert_eq!(stack.service.presence(b.id, a.id).await.unwrap().status, PresenceStatus::Offline);
+}
+
+/// Waits until `user`'s presence (as `reader` sees it) counts `n` connections.
+async fn wait_for_connections(stack: &Stack, reader: &TestUser, user: &TestUser, n: u32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while stack.service.presence(reader.id, user.id).await.unwrap().connections != n {
+        assert!(std::time::Instant::now() < deadline, "{n} connections within 5 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test]

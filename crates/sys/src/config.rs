@@ -12,7 +12,9 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod presence;
 mod scaleout;
+pub use presence::PresenceSettings;
 pub use scaleout::{CoreClientSettings, KafkaSettings, RedisSettings};
 
 /// Everything chat-sys can be configured with. Every field has a documented default.
@@ -45,6 +47,8 @@ pub struct Config {
     /// Full-text search: `engine` (`tantivy`, default, or `database`) and the tantivy index
     /// `dir` (default `{data_dir}/search`); see `crate::reindex`.
     pub search: crate::reindex::SearchConfig,
+    /// Presence: the offline grace period, the expiry sweep, the audience bound.
+    pub presence: PresenceSettings,
     /// Scale-out: Redis (connection registry, delivery streams).
     pub redis: RedisSettings,
     /// Scale-out: Kafka (the event log `message.all`).
@@ -70,6 +74,7 @@ impl Default for Config {
             service: ServiceSettings::default(),
             attachments: AttachmentsConfig::default(),
             search: crate::reindex::SearchConfig::default(),
+            presence: PresenceSettings::default(),
             redis: RedisSettings::default(),
             kafka: KafkaSettings::default(),
             core_client: CoreClientSettings::default(),
@@ -281,6 +286,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "service",
     "attachments",
     "search",
+    "presence",
     "redis",
     "kafka",
     "core_client",
@@ -376,6 +382,16 @@ mod tests {
         assert_eq!((c.http.port, c.limits.max_message_bytes), (7001, 10));
         let c = load(Some(&file), &e, &Overrides { http_port: Some(7002), ..Default::default() }).unwrap();
         assert_eq!(c.http.port, 7002);
+    }
+
+    #[test]
+    fn presence_grace_defaults_to_ten_seconds_and_is_set_by_env() {
+        let c = load(None, &[], &Overrides::default()).unwrap();
+        assert_eq!(c.presence.realtime_config().presence_offline_grace, std::time::Duration::from_secs(10));
+        let e = env(&[("CHAT_PRESENCE__OFFLINE_GRACE_MS", "0"), ("CHAT_PRESENCE__SWEEP_INTERVAL_MS", "250")]);
+        let rt = load(None, &e, &Overrides::default()).unwrap().presence.realtime_config();
+        assert_eq!(rt.presence_offline_grace, std::time::Duration::ZERO);
+        assert_eq!(rt.presence_sweep_interval, std::time::Duration::from_millis(250));
     }
 
     #[test]

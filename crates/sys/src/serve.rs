@@ -75,7 +75,7 @@ pub async fn run_with(
         pipeline.registry(),
         pipeline.streams(),
         store.clone(),
-        chat_core::service::RealtimeConfig::default(),
+        config.presence.realtime_config(),
     );
     let service = service.with_realtime(realtime.clone());
     let log: Arc<dyn chat_pipeline::EventLog> = pipeline.log.clone();

@@ -25,6 +25,12 @@ const SCALE = Number(process.env.CHAT_E2E_TIMEOUT_SCALE || 1) || 1;
 const SUBPROTOCOLS = ['v10.stomp', 'v11.stomp', 'v12.stomp'];
 const PASSWORD = 'correct horse battery';
 
+/**
+ * Settings every test server gets: a 1 s presence grace period (the default 10 s would
+ * outlast the tests' waits for OFFLINE).
+ */
+const TEST_SERVER_ENV = { CHAT_PRESENCE__OFFLINE_GRACE_MS: '1000' };
+
 /** Milliseconds scaled by CHAT_E2E_TIMEOUT_SCALE. */
 function ms(n) {
   return Math.round(n * SCALE);
@@ -93,7 +99,7 @@ async function startServer() {
   const logFd = fs.openSync(logFile, 'a');
   const child = spawn(bin, ['serve', '--data-dir', path.join(dir, 'data'), '--http-port', '0', '--ws-port', '0', '--grpc-port', '0'], {
     cwd: dir, // no stray ./chat-sys.toml
-    env: { ...process.env, NO_COLOR: '1', RUST_LOG: process.env.RUST_LOG || 'info' },
+    env: { ...process.env, NO_COLOR: '1', RUST_LOG: process.env.RUST_LOG || 'info', ...TEST_SERVER_ENV },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.set(child, dir);
@@ -467,6 +473,7 @@ function dedupe(events) {
 }
 
 module.exports = {
+  TEST_SERVER_ENV,
   api,
   apiOk,
   chatSysBin,

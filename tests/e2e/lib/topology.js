@@ -170,6 +170,7 @@ async function startTopology({ bin, db = 'mysql', fanouts = 2, gateways = 2, par
     CHAT_KAFKA__TOPIC: `message.all.${id}`,
     CHAT_KAFKA__FANOUT_GROUP: `fanout-${id}`,
     CHAT_KAFKA__PARTITIONS: String(partitions),
+    ...require('./harness').TEST_SERVER_ENV,
     ...env,
   };
   const topo = { id, dir, db, databaseUrl, redisUrl, redisDb, secret, fanouts: [], gateways: [], rr: 0 };

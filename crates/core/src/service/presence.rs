@@ -4,9 +4,17 @@
 //! it, see [`super::Realtime::registry`]) and watches connections come and go:
 //! * a user's first connection registered through it makes the user `ONLINE`;
 //! * when a connection is unregistered and the registry holds no other live connection of
-//!   its user, or when the sweeper (every `presence_sweep_interval`) finds that all of an
-//!   online user's connections expired (no heart-beat within the registry TTL), the user
-//!   becomes `OFFLINE` with `lastSeenAt` = that instant (expiry: its latest heart-beat).
+//!   its user, the user becomes `OFFLINE` after `presence_offline_grace` (default 10 s) with
+//!   `lastSeenAt` = the instant the last connection closed, unless a connection of the user
+//!   registers within the grace period: then nothing is announced at all (a page reload, a
+//!   network switch or a gateway restart makes no OFFLINE/ONLINE pair for every co-member;
+//!   reads report the user `ONLINE` with 0 connections meanwhile). A grace of zero announces
+//!   at once;
+//! * when the sweeper (every `presence_sweep_interval`) finds that all of an online user's
+//!   connections expired (no heart-beat within the registry TTL, which already served as the
+//!   grace period), the user becomes `OFFLINE` at once with `lastSeenAt` = its latest
+//!   heart-beat. The sweeper is also the backstop of grace periods whose timer failed (the
+//!   registry was unreachable).
 //!
 //! Each change is pushed, in order, as an ephemeral signal (no seq)
 //! `{eventType:"PRESENCE", userId, status:"ONLINE"|"OFFLINE", lastSeenAt}` to the live
@@ -50,14 +58,28 @@ struct Change {
     last_seen: Millis,
 }
 
+/// A user whose last connection closed, within the grace period (still announced online).
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    /// When the last connection closed (the `lastSeenAt` of the coming `OFFLINE`).
+    since: Millis,
+    /// Identifies this grace period: a timer whose generation no longer matches (the user
+    /// reconnected, maybe left again) does nothing.
+    generation: u64,
+}
+
 /// What the tracker knows; one async lock, held across the wrapped registry's calls so that
 /// the decisions "first connection" / "last connection" are made one at a time.
 #[derive(Default)]
 struct State {
     /// Connections registered through this tracker, to their user.
     conns: HashMap<String, UserId>,
-    /// Users announced online.
+    /// Users announced online (including those in `pending`).
     online: HashSet<UserId>,
+    /// Online users without a connection, within their grace period.
+    pending: HashMap<UserId, Pending>,
+    /// Last [`Pending::generation`] handed out.
+    generation: u64,
     /// Latest heart-beat (or registration) seen per online user.
     pings: HashMap<UserId, Millis>,
     /// Last-seen instants of users that went offline.
@@ -67,6 +89,7 @@ struct State {
 impl State {
     fn went_offline(&mut self, user: UserId, at: Millis) -> Change {
         self.online.remove(&user);
+        self.pending.remove(&user);
         self.pings.remove(&user);
         if self.last_seen.len() >= MAX_LAST_SEEN {
             let mut instants: Vec<Millis> = self.last_seen.values().copied().collect();
@@ -84,6 +107,10 @@ pub struct PresenceRegistry {
     inner: Arc<dyn ConnectionRegistry>,
     state: Mutex<State>,
     changes: mpsc::Sender<Change>,
+    /// How long a user without connections stays online ([`RealtimeConfig::presence_offline_grace`]).
+    grace: Duration,
+    /// This registry, for the grace timers (they must not keep it alive).
+    me: Weak<PresenceRegistry>,
 }
 
 impl PresenceRegistry {
@@ -100,8 +127,13 @@ impl PresenceRegistry {
         cfg: &RealtimeConfig,
     ) -> Arc<PresenceRegistry> {
         let (tx, rx) = mpsc::channel(ANNOUNCE_QUEUE);
-        let this =
-            Arc::new(PresenceRegistry { inner: inner.clone(), state: Mutex::new(State::default()), changes: tx });
+        let this = Arc::new_cyclic(|me| PresenceRegistry {
+            inner: inner.clone(),
+            state: Mutex::new(State::default()),
+            changes: tx,
+            grace: cfg.presence_offline_grace,
+            me: me.clone(),
+        });
         tokio::spawn(announce(rx, inner, streams, store, cfg.max_presence_recipients));
         tokio::spawn(sweep_loop(Arc::downgrade(&this), cfg.presence_sweep_interval));
         this
@@ -134,18 +166,28 @@ impl PresenceRegistry {
                     last_seen_at: Some(*seen),
                     connections: *n,
                 },
-                None => UserPresence {
-                    user_id: *u,
-                    status: PresenceStatus::Offline,
-                    last_seen_at: state.last_seen.get(u).copied(),
-                    connections: 0,
+                None => match state.pending.get(u) {
+                    Some(p) => UserPresence {
+                        user_id: *u,
+                        status: PresenceStatus::Online,
+                        last_seen_at: Some(p.since),
+                        connections: 0,
+                    },
+                    None => UserPresence {
+                        user_id: *u,
+                        status: PresenceStatus::Offline,
+                        last_seen_at: state.last_seen.get(u).copied(),
+                        connections: 0,
+                    },
                 },
             })
             .collect())
     }
 
     /// Marks offline every online user without a live connection left (their connections
-    /// expired); returns how many went offline. Called by the sweeper.
+    /// expired, or their grace period ended and its timer did not announce it); returns how
+    /// many went offline. Users within their grace period are left to their timer. Called by
+    /// the sweeper.
     ///
     /// # Errors
     /// The registry is unreachable (nothing changes).
@@ -154,15 +196,61 @@ impl PresenceRegistry {
         let online: Vec<UserId> = state.online.iter().copied().collect();
         let live: HashSet<UserId> =
             self.inner.connections_of_users(&online).await?.into_iter().map(|c| c.user_id).collect();
+        let now = Millis::now();
+        let grace_ms = i64::try_from(self.grace.as_millis()).unwrap_or(i64::MAX);
         let mut n = 0;
         for user in online.into_iter().filter(|u| !live.contains(u)) {
-            let at = state.pings.get(&user).copied().unwrap_or_else(Millis::now);
+            let at = match state.pending.get(&user) {
+                Some(p) if now.0.saturating_sub(p.since.0) < grace_ms => continue,
+                Some(p) => p.since,
+                None => state.pings.get(&user).copied().unwrap_or(now),
+            };
             state.conns.retain(|_, u| *u != user);
             let change = state.went_offline(user, at);
             self.announce(change);
             n += 1;
         }
         Ok(n)
+    }
+
+    /// Ends the grace period `generation` of `user`: `OFFLINE` unless the user reconnected
+    /// meanwhile (here or, as the registry shows, through another tracker).
+    async fn grace_ended(&self, user: UserId, generation: u64) -> chat_pipeline::Result<()> {
+        let mut state = self.state.lock().await;
+        let Some(p) = state.pending.get(&user).copied() else { return Ok(()) };
+        if p.generation != generation {
+            return Ok(());
+        }
+        if !self.inner.connections_of_user(user).await?.is_empty() {
+            // Connected through another node: still online; the sweeper sees it expire.
+            state.pending.remove(&user);
+            return Ok(());
+        }
+        let change = state.went_offline(user, p.since);
+        self.announce(change);
+        Ok(())
+    }
+
+    /// The user's last connection closed at `at`: `OFFLINE` now (no grace) or when the grace
+    /// period ends.
+    fn last_connection_closed(&self, state: &mut State, user: UserId, at: Millis) {
+        if self.grace.is_zero() {
+            let change = state.went_offline(user, at);
+            self.announce(change);
+            return;
+        }
+        state.generation += 1;
+        let generation = state.generation;
+        state.pending.insert(user, Pending { since: at, generation });
+        let (me, grace) = (self.me.clone(), self.grace);
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            let Some(this) = me.upgrade() else { return };
+            if let Err(e) = this.grace_ended(user, generation).await {
+                // The sweeper announces it later.
+                tracing::warn!(error = %e, "presence: ending a grace period failed");
+            }
+        });
     }
 
     fn announce(&self, change: Change) {
@@ -182,6 +270,8 @@ impl ConnectionRegistry for PresenceRegistry {
         state.conns.insert(id, user);
         let ping = state.pings.entry(user).or_insert(seen);
         *ping = (*ping).max(seen);
+        // Back within the grace period: still online, nothing to announce.
+        state.pending.remove(&user);
         if state.online.insert(user) {
             state.last_seen.remove(&user);
             self.announce(Change { user, status: PresenceStatus::Online, last_seen: seen });
@@ -194,10 +284,10 @@ impl ConnectionRegistry for PresenceRegistry {
         let removed = self.inner.unregister(connection_id).await?;
         if let Some(user) = state.conns.remove(connection_id)
             && state.online.contains(&user)
+            && !state.pending.contains_key(&user)
             && self.inner.connections_of_user(user).await?.is_empty()
         {
-            let change = state.went_offline(user, Millis::now());
-            self.announce(change);
+            self.last_connection_closed(&mut state, user, Millis::now());
         }
         Ok(removed)
     }

@@ -43,6 +43,10 @@ pub struct RealtimeConfig {
     /// How often the presence tracker looks for users whose connections all expired (no
     /// heart-beat within the registry TTL); default 5 s.
     pub presence_sweep_interval: Duration,
+    /// How long a user whose last connection closed stays `ONLINE` before `OFFLINE` is
+    /// announced; a connection within it announces nothing (see [`super::presence`]). Zero
+    /// announces at once. Default 10 s.
+    pub presence_offline_grace: Duration,
     /// Most users a presence change is pushed to (the users sharing a conversation with the
     /// user, first found first); default 10,000.
     pub max_presence_recipients: usize,
@@ -53,6 +57,7 @@ impl Default for RealtimeConfig {
         RealtimeConfig {
             seen_by: ReceiptScope::DirectMessages,
             presence_sweep_interval: Duration::from_secs(5),
+            presence_offline_grace: Duration::from_secs(10),
             max_presence_recipients: 10_000,
         }
     }

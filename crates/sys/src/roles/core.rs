@@ -42,15 +42,11 @@ pub async fn run(
     let (streams, streams_probe) = engines::streams(&config).await?;
     // Presence tracking wraps the Redis registry (gateways register through this core's
     // ConnectionManager); presence and receipt signals go out through the Redis streams.
-    let realtime = chat_core::service::Realtime::start(
-        registry,
-        streams,
-        store.clone(),
-        chat_core::service::RealtimeConfig::default(),
-    );
+    let realtime =
+        chat_core::service::Realtime::start(registry, streams, store.clone(), config.presence.realtime_config());
     let service = service.with_realtime(realtime.clone());
     // Several cores share one index: the database's own full-text search.
-    let service = crate::reindex::scale_out_search(&config, service, sql.clone());
+    let service = crate::reindex::scale_out_search(&config, service, sql.clone()).await?;
     let (log, kafka_probe) = engines::event_log(&config, "core").await?;
     let probes = Probes::default()
         .with("database", database_probe(sql.clone()))
