@@ -109,6 +109,21 @@ pub struct ChangeCursor {
     pub message_id: MessageId,
 }
 
+/// What [`SqlStore::set_full_text_maintenance`](crate::SqlStore::set_full_text_maintenance)
+/// changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FullTextChange {
+    /// Nothing: the database already was in the asked state (or is MySQL/MariaDB or
+    /// PostgreSQL, whose full-text index is always maintained).
+    Unchanged,
+    /// SQLite: the triggers that kept `messages_fts` in step were dropped and the FTS5 index
+    /// emptied; writes no longer touch it.
+    Dropped,
+    /// SQLite: the triggers were (re)created and the FTS5 index rebuilt from `messages`, in
+    /// one transaction; every stored message is searchable again.
+    Rebuilt,
+}
+
 /// The database's side of search.
 #[async_trait]
 pub trait SearchStore: Send + Sync {
@@ -131,5 +146,7 @@ pub trait SearchStore: Send + Sync {
     /// Rebuilds the database's own full-text index from the message table (SQLite: FTS5
     /// `rebuild`; PostgreSQL: `REINDEX INDEX`; MySQL/MariaDB: `OPTIMIZE TABLE`, which
     /// rebuilds the InnoDB FULLTEXT index when `innodb_optimize_fulltext_only` is off).
+    /// On SQLite the index stays current only while its triggers exist
+    /// ([`SqlStore::set_full_text_maintenance`](crate::SqlStore::set_full_text_maintenance)).
     async fn rebuild_search_index(&self) -> StoreResult<()>;
 }

@@ -76,4 +76,7 @@ backend_tests!(
     large_batch_spans_statement_chunks,
     concurrent_batches_over_shared_conversations,
     client_ids_differing_in_trailing_spaces,
+    full_text_follows_sends_edits_and_deletes,
+    full_text_off_leaves_writes_out_of_the_index,
+    full_text_on_again_rebuilds_the_index,
 );

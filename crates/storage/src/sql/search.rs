@@ -9,6 +9,15 @@
 //!   generated column;
 //! - PostgreSQL: `to_tsvector('simple', text) @@ plainto_tsquery('simple', 'a b')`, the
 //!   expression of the GIN index.
+//!
+//! Maintenance ([`SqlStore::set_full_text_maintenance`]): on SQLite the FTS5 index is kept by
+//! three triggers on `messages`, which only the `database` search engine needs; a process on
+//! another engine drops them (and empties the index), and switching back recreates them and
+//! rebuilds the index in one transaction. MySQL/MariaDB and PostgreSQL keep their index
+//! always: it is maintained by the engine itself (InnoDB's FULLTEXT cache, PostgreSQL's GIN
+//! pending list), is the only engine of the scale-out cores that share those databases, and
+//! dropping or building it is blocking DDL that cannot share a transaction with a rebuild
+//! (MySQL/MariaDB) or hold writes for the length of the build (PostgreSQL).
 
 use async_trait::async_trait;
 use chat_domain::{AttachmentStatus, ConversationId, Message, Millis, UserId};
@@ -20,7 +29,8 @@ use super::schema::{ConversationMembers as Cm, MessageMentions as Mm, Messages a
 use super::{Dialect, SqlStore, db_err, fetch_all, fetch_optional, get_i64, get_id};
 use crate::StoreResult;
 use crate::search::{
-    AttachmentFilter, ChangeCursor, MAX_SEARCH_LIMIT, MentionFilter, SearchHit, SearchPage, SearchQuery, SearchStore,
+    AttachmentFilter, ChangeCursor, FullTextChange, MAX_SEARCH_LIMIT, MentionFilter, SearchHit, SearchPage,
+    SearchQuery, SearchStore,
 };
 
 /// `message_attachments` (the columns search needs).
@@ -34,6 +44,107 @@ use MessageAttachments as A;
 
 /// Largest page of [`SearchStore::messages_changed_since`].
 const MAX_SCAN: i64 = 1000;
+
+/// The SQLite triggers that keep `messages_fts` in step with `messages`, by name: the
+/// statements of migration `0003_search`, with `IF NOT EXISTS`.
+const SQLITE_FTS_TRIGGERS: [(&str, &str); 3] = [
+    (
+        "messages_fts_ai",
+        "CREATE TRIGGER IF NOT EXISTS messages_fts_ai AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts(rowid, text) VALUES (new.rowid, new.text);
+END",
+    ),
+    (
+        "messages_fts_ad",
+        "CREATE TRIGGER IF NOT EXISTS messages_fts_ad AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+END",
+    ),
+    (
+        "messages_fts_au",
+        "CREATE TRIGGER IF NOT EXISTS messages_fts_au AFTER UPDATE OF text ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+    INSERT INTO messages_fts(rowid, text) VALUES (new.rowid, new.text);
+END",
+    ),
+];
+
+/// How many of [`SQLITE_FTS_TRIGGERS`] exist.
+async fn sqlite_fts_triggers<'e, E>(e: E) -> StoreResult<usize>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'trigger' \
+         AND name IN ('messages_fts_ai', 'messages_fts_ad', 'messages_fts_au')",
+    )
+    .fetch_one(e)
+    .await
+    .map_err(db_err)?;
+    Ok(usize::try_from(get_i64(&row, "n")?).unwrap_or(0))
+}
+
+impl SqlStore {
+    /// Whether writes keep the database's own full-text index (what the `database` search
+    /// engine queries) up to date: on SQLite, whether all three triggers of migration
+    /// `0003_search` on `messages` exist; always `true` on MySQL/MariaDB and PostgreSQL.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`](crate::StoreError::Unavailable) when the database does not
+    /// answer.
+    pub async fn full_text_maintained(&self) -> StoreResult<bool> {
+        match self.dialect() {
+            Dialect::Sqlite => Ok(sqlite_fts_triggers(self.reader()).await? == SQLITE_FTS_TRIGGERS.len()),
+            Dialect::MySql | Dialect::Postgres => Ok(true),
+        }
+    }
+
+    /// Makes writes maintain the database's own full-text index (`on`: the `database` search
+    /// engine is in use) or not (another engine answers searches). Idempotent, and cheap when
+    /// nothing changes (one look at `sqlite_master`), so call it on every start.
+    ///
+    /// SQLite only (the others always maintain their index, see the module documentation):
+    /// - `on = false` with any of the triggers present: drops the three triggers on `messages`
+    ///   and empties `messages_fts` (FTS5 `delete-all`; the table stays), so sends, edits and
+    ///   deletes no longer write to it: [`FullTextChange::Dropped`];
+    /// - `on = true` with any of them missing: creates the missing ones and rebuilds the index
+    ///   from `messages` (FTS5 `rebuild`), in the same transaction as the triggers, so no write
+    ///   falls between the two and every stored message is searchable afterwards:
+    ///   [`FullTextChange::Rebuilt`]. The rebuild reads every message and holds the writer for
+    ///   as long (once per switch of engines);
+    /// - otherwise [`FullTextChange::Unchanged`].
+    ///
+    /// The state is the schema itself (the triggers), so it survives restarts and a store
+    /// opened by another process sees it.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`](crate::StoreError::Unavailable) when the database does not
+    /// answer or is busy; the transaction is then rolled back and nothing changed.
+    pub async fn set_full_text_maintenance(&self, on: bool) -> StoreResult<FullTextChange> {
+        if self.dialect() != Dialect::Sqlite {
+            return Ok(FullTextChange::Unchanged);
+        }
+        let mut tx = self.begin().await?;
+        let present = sqlite_fts_triggers(&mut *tx).await?;
+        let mut statements: Vec<String> = Vec::new();
+        let change = if on && present < SQLITE_FTS_TRIGGERS.len() {
+            statements.extend(SQLITE_FTS_TRIGGERS.iter().map(|(_, create)| (*create).to_owned()));
+            statements.push("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')".to_owned());
+            FullTextChange::Rebuilt
+        } else if !on && present > 0 {
+            statements.extend(SQLITE_FTS_TRIGGERS.iter().map(|(name, _)| format!("DROP TRIGGER IF EXISTS {name}")));
+            statements.push("INSERT INTO messages_fts(messages_fts) VALUES ('delete-all')".to_owned());
+            FullTextChange::Dropped
+        } else {
+            FullTextChange::Unchanged
+        };
+        for sql in statements {
+            sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await.map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(change)
+    }
+}
 
 /// The full-text condition of `terms` in `dialect` (see the module documentation).
 fn full_text(dialect: Dialect, terms: &[String]) -> Expr {

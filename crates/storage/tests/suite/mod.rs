@@ -8,6 +8,7 @@ mod batch_cases;
 mod conversation_cases;
 mod member_cases;
 mod message_cases;
+mod search_cases;
 
 pub use attachment_cases::*;
 pub use auth_cases::*;
@@ -15,6 +16,7 @@ pub use batch_cases::*;
 pub use conversation_cases::*;
 pub use member_cases::*;
 pub use message_cases::*;
+pub use search_cases::*;
 
 use chat_domain::{
     ConversationEvent, ConversationId, ConversationKind, ConversationSettings, EventId, MemberRole, Mentions, Message,
