@@ -5,10 +5,14 @@
 //! - `tantivy` (default): an embedded index in `search.dir` (default `{data_dir}/search`),
 //!   kept up to date by an indexer consuming the event log as consumer group `search` after
 //!   catching up from the database. One writer per index directory, so only for one process
-//!   (`serve`); a second process on the same directory fails to start.
+//!   (`serve`); a second process on the same directory fails to start. On SQLite the
+//!   database's FTS5 triggers are dropped at start (writes no longer maintain an index nobody
+//!   queries).
 //! - `database`: the database's own full-text index (PostgreSQL `tsvector` GIN,
 //!   MySQL/MariaDB InnoDB FULLTEXT, SQLite FTS5), for scale-out where several core processes
-//!   share the database. Nothing to feed.
+//!   share the database. Nothing to feed. On SQLite, a start after one on `tantivy` recreates
+//!   the FTS5 triggers and rebuilds the index (once; see
+//!   `chat_storage::SqlStore::set_full_text_maintenance`).
 //!
 //! `chat-sys reindex` rebuilds the configured engine's index from the database with a
 //! progress bar: for `tantivy`, every document (stop `serve` first: it holds the index's
@@ -24,6 +28,7 @@ use chat_core::service::ChatService;
 use chat_pipeline::EventLog;
 use chat_search::{DatabaseSearch, Indexer, IndexerConfig, SearchStore, TantivyIndex};
 use chat_storage::SqlStore;
+use chat_storage::search::FullTextChange;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -77,21 +82,24 @@ impl SearchRuntime {
 }
 
 /// Attaches the configured search engine to `service`. For `tantivy`, opens the index and
-/// starts its indexer on `log` (needed then; `None` is an error).
+/// starts its indexer on `log` (needed then; `None` is an error). Makes the database
+/// maintain its own full-text index only for `database` ([`full_text_maintenance`]).
 ///
 /// # Errors
 /// The index directory cannot be opened, is locked by another process, or holds an index
-/// of another schema (delete it and run `chat-sys reindex`); `tantivy` without a log.
+/// of another schema (delete it and run `chat-sys reindex`); `tantivy` without a log; the
+/// database failing while its full-text maintenance is switched.
 pub async fn open_search(
     config: &Config,
     service: ChatService,
     sql: Arc<SqlStore>,
     log: Option<Arc<dyn EventLog>>,
 ) -> anyhow::Result<(ChatService, SearchRuntime)> {
-    let store: Arc<dyn SearchStore> = sql;
+    let store: Arc<dyn SearchStore> = sql.clone();
     let cancel = CancellationToken::new();
     match config.search.engine {
         SearchEngineSetting::Database => {
+            full_text_maintenance(&sql, true).await?;
             tracing::info!("search: the database's full-text index");
             let service = service.with_search(Arc::new(DatabaseSearch::new(store)));
             Ok((service, SearchRuntime { cancel, indexer: None }))
@@ -103,6 +111,7 @@ pub async fn open_search(
             )?;
             let dir = config.search.index_dir(&config.data_dir);
             let index = open_index(dir.clone(), store.clone()).await?;
+            full_text_maintenance(&sql, false).await?;
             tracing::info!(dir = %dir.display(), "search: tantivy index");
             let indexer = Indexer::new(index.clone(), store, log, IndexerConfig::default());
             let task = tokio::spawn(indexer.run(cancel.clone()));
@@ -113,13 +122,46 @@ pub async fn open_search(
 
 /// The search engine of a scale-out core process (`chat-sys core`): always the database's
 /// full-text search, which any number of core processes share; a configured `tantivy` (the
-/// `serve` default) is overridden, with a log line saying so.
-pub fn scale_out_search(config: &Config, service: ChatService, sql: Arc<SqlStore>) -> ChatService {
+/// `serve` default) is overridden, with a log line saying so. The database is made to
+/// maintain its full-text index ([`full_text_maintenance`]).
+///
+/// # Errors
+/// The database failing while its full-text maintenance is switched on.
+pub async fn scale_out_search(
+    config: &Config,
+    service: ChatService,
+    sql: Arc<SqlStore>,
+) -> anyhow::Result<ChatService> {
     if config.search.engine == SearchEngineSetting::Tantivy {
         tracing::info!("search: the database's full-text index (the tantivy index is for `serve` only)");
     }
+    full_text_maintenance(&sql, true).await?;
     let store: Arc<dyn SearchStore> = sql;
-    service.with_search(Arc::new(DatabaseSearch::new(store)))
+    Ok(service.with_search(Arc::new(DatabaseSearch::new(store))))
+}
+
+/// Makes writes maintain the database's own full-text index (`on`: the `database` engine
+/// answers searches) or not (SQLite: its FTS5 triggers cost every group commit, and only
+/// that engine reads the index; the other databases keep theirs either way). Cheap when the
+/// state is already right; switching on rebuilds the index, which is logged with its
+/// duration. Returns what changed.
+///
+/// # Errors
+/// The database failing (nothing changed then).
+pub async fn full_text_maintenance(sql: &SqlStore, on: bool) -> anyhow::Result<FullTextChange> {
+    let started = std::time::Instant::now();
+    let change = sql.set_full_text_maintenance(on).await.with_context(|| {
+        if on { "recreating the database's full-text triggers" } else { "dropping the database's full-text triggers" }
+    })?;
+    let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    match change {
+        FullTextChange::Unchanged => {}
+        FullTextChange::Dropped => {
+            tracing::info!(ms, "search: writes no longer maintain the database's full-text index (not the engine)");
+        }
+        FullTextChange::Rebuilt => tracing::info!(ms, "search: the database's full-text index was rebuilt"),
+    }
+    Ok(change)
 }
 
 async fn open_index(dir: PathBuf, store: Arc<dyn SearchStore>) -> anyhow::Result<Arc<TantivyIndex>> {
@@ -143,7 +185,10 @@ pub async fn run(config: &Config) -> anyhow::Result<u64> {
             let bar = ProgressBar::new_spinner().with_message("rebuilding the database's full-text index");
             bar.enable_steady_tick(Duration::from_millis(100));
             let n = store.count_messages_changed_since(chat_domain::Millis(i64::MIN)).await?;
-            store.rebuild_search_index().await.context("rebuilding the database's full-text index")?;
+            // SQLite after `serve` on tantivy: the triggers come back with a rebuild of their own.
+            if full_text_maintenance(&sql, true).await? != FullTextChange::Rebuilt {
+                store.rebuild_search_index().await.context("rebuilding the database's full-text index")?;
+            }
             bar.finish_with_message(format!("rebuilt the database's full-text index ({n} messages)"));
             Ok(n)
         }

@@ -152,6 +152,32 @@ async fn serve_searches_with_the_database_engine() {
     assert_eq!(read, 2);
 }
 
+/// SQLite: `serve` on tantivy drops the FTS5 triggers (sends leave `messages_fts` alone); a
+/// start on the database engine recreates them and rebuilds the index, so messages sent
+/// under tantivy are found at once; `chat-sys core` (always the database engine) does the
+/// same through `scale_out_search`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_engines_switches_the_database_full_text_index() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tantivy = config(dir.path(), SearchEngineSetting::Tantivy);
+    let server = Server::start(tantivy.clone()).await;
+    let (alice, ids) = seed(&server).await;
+    server.until(&alice, "kayak", &ids).await;
+    server.shutdown().await;
+    let sql = chat_storage::SqlStore::connect(&tantivy.database_url(), Default::default()).await.expect("open");
+    assert!(!sql.full_text_maintained().await.expect("state"), "tantivy: no FTS5 triggers");
+    sql.close().await;
+
+    let server = Server::start(config(dir.path(), SearchEngineSetting::Database)).await;
+    let alice = server.login("alice", false).await;
+    assert_eq!(server.search(&alice, "kayak").await, ids, "sent under tantivy, found at once after the switch");
+    assert_eq!(server.search(&alice, "paddles").await, ids[..1]);
+    server.shutdown().await;
+    let sql = chat_storage::SqlStore::connect(&tantivy.database_url(), Default::default()).await.expect("open");
+    assert!(sql.full_text_maintained().await.expect("state"), "database: the FTS5 triggers are back");
+    sql.close().await;
+}
+
 #[test]
 fn search_section_is_configurable() {
     let env = vec![("CHAT_SEARCH__ENGINE".to_owned(), "database".to_owned())];
