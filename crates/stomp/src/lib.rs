@@ -53,6 +53,7 @@ pub mod encoder;
 mod escape;
 pub mod frame;
 pub mod heartbeat;
+pub mod message;
 pub mod server;
 pub mod version;
 
@@ -63,4 +64,5 @@ pub use decoder::{DecodeError, Decoder, Item, Limits};
 pub use encoder::{EncodeError, encode, encode_for_version, encode_heartbeat, encode_to_bytes};
 pub use frame::{Command, Frame, Headers};
 pub use heartbeat::{HeartBeat, HeartBeatConfig, HeartBeatError, NegotiatedHeartBeat};
+pub use message::MessageEncoder;
 pub use version::{NegotiationError, Version};

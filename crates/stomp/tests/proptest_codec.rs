@@ -128,3 +128,48 @@ proptest! {
         prop_assert_eq!(decode_chunks(limits, bytes.chunks(1)), whole);
     }
 }
+
+fn version() -> impl Strategy<Value = chat_stomp::Version> {
+    prop::sample::select(vec![chat_stomp::Version::V1_0, chat_stomp::Version::V1_1, chat_stomp::Version::V1_2])
+}
+
+proptest! {
+    /// The pre-escaped MESSAGE encoder writes exactly what building the frame with
+    /// `server::message` and encoding it writes, and fails exactly when that fails.
+    #[test]
+    fn message_encoder_matches_the_frame_encoder(
+        version in version(),
+        destination in text(true),
+        id_prefix in text(true),
+        subscription in text(true),
+        content_type in prop::option::of(text(true)),
+        ack in any::<bool>(),
+        n in any::<u64>(),
+        body in prop::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let fast = chat_stomp::MessageEncoder::new(
+            version, &destination, &id_prefix, &subscription, content_type.as_deref(), ack,
+        );
+        let message_id = format!("{id_prefix}-{n}");
+        let frame = chat_stomp::server::message(
+            &destination,
+            &message_id,
+            &subscription,
+            content_type.as_deref(),
+            Bytes::from(body.clone()),
+            ack.then_some(("ack", message_id.as_str())),
+        );
+        let mut want = BytesMut::new();
+        let slow = chat_stomp::encode_for_version(&frame, version, &mut want);
+        match fast {
+            Ok(enc) => {
+                prop_assert!(slow.is_ok(), "the frame encoder refused: {slow:?}");
+                let mut got = BytesMut::from(&b"before"[..]);
+                enc.encode(n, &body, &mut got);
+                prop_assert_eq!(&got[..6], b"before");
+                prop_assert_eq!(&got[6..], &want[..]);
+            }
+            Err(e) => prop_assert!(slow.is_err(), "only the pre-escaped encoder refused: {e}"),
+        }
+    }
+}

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use chat_domain::{ConversationId, EventPayload, UserId};
-use chat_stomp::{Version, encode_for_version, encode_heartbeat, server};
+use chat_stomp::{MessageEncoder, Version, encode_for_version, encode_heartbeat, server};
 use futures::SinkExt;
 use tokio::time::Instant;
 
@@ -39,7 +39,9 @@ use replay::Pages;
 struct Sub {
     id: String,
     destination: SubscribeDestination,
-    ack_header: bool,
+    /// Its MESSAGE frames' fixed headers, escaped once; `None` when they cannot be encoded
+    /// in the session's STOMP version (its messages are then dropped, with a warning).
+    encoder: Option<MessageEncoder>,
     /// Whether message events carry `conversationMemberIds`.
     member_ids: MemberIdsField,
     /// Last delivered seq per conversation (messages subscriptions only).
@@ -221,22 +223,12 @@ impl Writer {
         false
     }
 
-    /// Appends a MESSAGE frame for subscription `i`.
+    /// Appends a MESSAGE frame for subscription `i` (`message-id` `{session id}-{n}`, unique
+    /// per session).
     fn write_message(&mut self, i: usize, body: &Bytes) {
-        self.next_message += 1;
-        let message_id = format!("{}-{}", self.handle.session_id, self.next_message);
-        let sub = &self.subs[i];
-        let extra = sub.ack_header.then_some(("ack", message_id.as_str()));
-        let frame = server::message(
-            sub.destination.as_str(),
-            &message_id,
-            &sub.id,
-            Some("application/json"),
-            body.clone(),
-            extra,
-        );
-        if let Err(e) = encode_for_version(&frame, self.version, &mut self.buf) {
-            tracing::warn!(error = %e, "cannot encode MESSAGE frame");
+        if let Some(encoder) = &self.subs[i].encoder {
+            self.next_message += 1;
+            encoder.encode(self.next_message, body, &mut self.buf);
         }
     }
 
@@ -355,10 +347,20 @@ impl Writer {
     }
 
     async fn subscribe(&mut self, cmd: SubscribeCmd) {
+        let encoder = MessageEncoder::new(
+            self.version,
+            cmd.destination.as_str(),
+            &self.handle.session_id,
+            &cmd.id,
+            Some("application/json"),
+            cmd.ack_header,
+        )
+        .inspect_err(|e| tracing::warn!(error = %e, subscription = %cmd.id, "cannot encode MESSAGE frames"))
+        .ok();
         self.subs.push(Sub {
             id: cmd.id,
             destination: cmd.destination,
-            ack_header: cmd.ack_header,
+            encoder,
             member_ids: cmd.member_ids,
             last_seq: HashMap::new(),
         });
