@@ -1,6 +1,7 @@
 //! `GET /api/v1/search` through the REST API of a server on port 0, as `serve` wires it: the
 //! tantivy index fed by the outbox relay → in-process event log → search indexer. Results
-//! are awaited by polling the API (bounded; the index lags a commit by a few milliseconds).
+//! are awaited by polling the API (bounded; the index lags a commit by up to the indexer's
+//! refresh interval, 1 s by default).
 
 mod common;
 

@@ -12,7 +12,9 @@
 //! 4. consume the log: per batch, apply the created, edited and deleted messages, commit the
 //!    index (searchable from then on), then commit the log offsets (at-least-once; applying a
 //!    message state twice is harmless, and a conversation's events arrive in seq order, so the
-//!    last applied state is the latest).
+//!    last applied state is the latest); after a batch that was not full, wait
+//!    [`IndexerConfig::refresh_interval`] (default 1 s) before reading again, so that a steady
+//!    trickle of messages makes one index commit per interval, not one per message.
 //!
 //! Metrics (Prometheus, through the `metrics` facade): `search_index_messages_applied_total`,
 //! `search_index_commits_total`, `search_index_commit_failures_total`.
@@ -44,21 +46,27 @@ pub struct IndexerConfig {
     /// Wait before retrying after a failure of the log, the database or the index (default
     /// 1 s).
     pub retry_delay: Duration,
-    /// Refresh interval (as Elasticsearch's `index.refresh_interval`): after a commit of a
-    /// batch smaller than `max_batch`, the indexer waits this long before reading the log
-    /// again, so a busy log is indexed in few large commits (each tantivy commit writes a
-    /// segment and feeds merges) instead of one per small batch. A message is searchable at
-    /// most about this long after it reached the log; under load (full batches) there is no
-    /// wait. Default 250 ms.
+    /// Refresh interval (as Elasticsearch's `index.refresh_interval`, whose default this
+    /// shares): after a commit of a batch smaller than `max_batch`, the indexer waits this
+    /// long before reading the log again, so a busy log is indexed in few large commits (each
+    /// tantivy commit writes a segment and feeds merges) instead of one per small batch. A
+    /// message is searchable at most about this long (plus the relay's and the commit's few
+    /// milliseconds) after it reached the log; under load (full batches) there is no wait.
+    /// Zero commits every batch as soon as it is read. Default [`DEFAULT_REFRESH_INTERVAL`]
+    /// (1 s).
     pub refresh_interval: Duration,
 }
+
+/// Default [`IndexerConfig::refresh_interval`]: 1 s (Elasticsearch's default
+/// `index.refresh_interval`).
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Default for IndexerConfig {
     fn default() -> Self {
         IndexerConfig {
             max_batch: 1024,
             retry_delay: Duration::from_secs(1),
-            refresh_interval: Duration::from_millis(250),
+            refresh_interval: DEFAULT_REFRESH_INTERVAL,
         }
     }
 }

@@ -32,7 +32,7 @@ pub use chat_storage::search::{
     SearchStore,
 };
 pub use database::DatabaseSearch;
-pub use indexer::{CATCH_UP_MARGIN_MS, CONSUMER_GROUP, Indexer, IndexerConfig, reindex};
+pub use indexer::{CATCH_UP_MARGIN_MS, CONSUMER_GROUP, DEFAULT_REFRESH_INTERVAL, Indexer, IndexerConfig, reindex};
 pub use tantivy_index::{IndexStats, TantivyIndex};
 pub use terms::{MAX_QUERY_BYTES, MAX_TERMS, SnippetPart, TermsError, snippet, terms};
 

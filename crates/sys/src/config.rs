@@ -44,8 +44,9 @@ pub struct Config {
     pub service: ServiceSettings,
     /// Attachments: where uploaded files live, which media types are accepted.
     pub attachments: AttachmentsConfig,
-    /// Full-text search: `engine` (`tantivy`, default, or `database`) and the tantivy index
-    /// `dir` (default `{data_dir}/search`); see `crate::reindex`.
+    /// Full-text search: `engine` (`tantivy`, default, or `database`), the tantivy index
+    /// `dir` (default `{data_dir}/search`) and its indexer's `refresh_interval_ms` (default
+    /// 1000); see `crate::reindex`.
     pub search: crate::reindex::SearchConfig,
     /// Presence: the offline grace period, the expiry sweep, the audience bound.
     pub presence: PresenceSettings,

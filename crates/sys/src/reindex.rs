@@ -4,10 +4,11 @@
 //! Engines (`search.engine`):
 //! - `tantivy` (default): an embedded index in `search.dir` (default `{data_dir}/search`),
 //!   kept up to date by an indexer consuming the event log as consumer group `search` after
-//!   catching up from the database. One writer per index directory, so only for one process
-//!   (`serve`); a second process on the same directory fails to start. On SQLite the
-//!   database's FTS5 triggers are dropped at start (writes no longer maintain an index nobody
-//!   queries).
+//!   catching up from the database, committing at most once per `search.refresh_interval_ms`
+//!   (default 1000) while the log is not busy. One writer per index directory, so only for
+//!   one process (`serve`); a second process on the same directory fails to start. On SQLite
+//!   the database's FTS5 triggers are dropped at start (writes no longer maintain an index
+//!   nobody queries).
 //! - `database`: the database's own full-text index (PostgreSQL `tsvector` GIN,
 //!   MySQL/MariaDB InnoDB FULLTEXT, SQLite FTS5), for scale-out where several core processes
 //!   share the database. Nothing to feed. On SQLite, a start after one on `tantivy` recreates
@@ -47,19 +48,41 @@ pub enum SearchEngineSetting {
 }
 
 /// The `[search]` section.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SearchConfig {
     /// `tantivy` (default) or `database`.
     pub engine: SearchEngineSetting,
     /// Directory of the tantivy index. Default `{data_dir}/search`.
     pub dir: Option<PathBuf>,
+    /// Refresh interval of the tantivy indexer, in milliseconds (as Elasticsearch's
+    /// `index.refresh_interval`): after indexing a batch that did not fill the indexer's
+    /// batch, it waits this long before the next, so a message becomes searchable at most
+    /// about this long after it was sent, and a steady stream of messages costs one index
+    /// commit (segment write, merges) per interval. 0 commits every batch at once (more CPU).
+    /// Default 1000. Not used by the `database` engine, which sees a message when it commits.
+    pub refresh_interval_ms: u64,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            engine: SearchEngineSetting::default(),
+            dir: None,
+            refresh_interval_ms: u64::try_from(chat_search::DEFAULT_REFRESH_INTERVAL.as_millis()).unwrap_or(1000),
+        }
+    }
 }
 
 impl SearchConfig {
     /// The tantivy index directory: `dir`, or `{data_dir}/search`.
     pub fn index_dir(&self, data_dir: &std::path::Path) -> PathBuf {
         self.dir.clone().unwrap_or_else(|| data_dir.join("search"))
+    }
+
+    /// The tantivy indexer's settings: the defaults with `refresh_interval_ms`.
+    pub fn indexer_config(&self) -> IndexerConfig {
+        IndexerConfig { refresh_interval: Duration::from_millis(self.refresh_interval_ms), ..IndexerConfig::default() }
     }
 }
 
@@ -112,8 +135,10 @@ pub async fn open_search(
             let dir = config.search.index_dir(&config.data_dir);
             let index = open_index(dir.clone(), store.clone()).await?;
             full_text_maintenance(&sql, false).await?;
-            tracing::info!(dir = %dir.display(), "search: tantivy index");
-            let indexer = Indexer::new(index.clone(), store, log, IndexerConfig::default());
+            tracing::info!(
+                dir = %dir.display(), refresh_interval_ms = config.search.refresh_interval_ms, "search: tantivy index"
+            );
+            let indexer = Indexer::new(index.clone(), store, log, config.search.indexer_config());
             let task = tokio::spawn(indexer.run(cancel.clone()));
             Ok((service.with_search(Arc::new(index)), SearchRuntime { cancel, indexer: Some(task) }))
         }

@@ -184,6 +184,12 @@ fn search_section_is_configurable() {
     let c = chat_sys::config::load(None, &env, &Default::default()).expect("config");
     assert_eq!(c.search.engine, SearchEngineSetting::Database);
     assert_eq!(c.search.index_dir(&c.data_dir), c.data_dir.join("search"));
+    assert_eq!(c.search.refresh_interval_ms, 1000, "Elasticsearch's default refresh interval");
+    assert_eq!(c.search.indexer_config().refresh_interval, Duration::from_secs(1));
+    let env = vec![("CHAT_SEARCH__REFRESH_INTERVAL_MS".to_owned(), "50".to_owned())];
+    let c = chat_sys::config::load(None, &env, &Default::default()).expect("config");
+    assert_eq!(c.search.indexer_config().refresh_interval, Duration::from_millis(50));
+    assert_eq!(c.search.indexer_config().max_batch, chat_search::IndexerConfig::default().max_batch);
     let bad = vec![("CHAT_SEARCH__ENGINE".to_owned(), "lucene".to_owned())];
     let e = chat_sys::config::load(None, &bad, &Default::default()).expect_err("unknown engine");
     assert!(e.to_string().contains("lucene"), "{e}");

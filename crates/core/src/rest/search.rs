@@ -186,7 +186,7 @@ impl From<&SearchResult> for SearchResultsDto {
 
 /// Searches the messages of the caller's conversations, newest first. Never returns a
 /// message of a conversation the caller is not a member of, nor a deleted one; an edited
-/// message is found by its current text. Changes are searchable within a second.
+/// message is found by its current text. Changes are searchable within about a second.
 #[utoipa::path(get, path = "/api/v1/search", tag = "search", security(("bearer" = [])),
     params(SearchParams),
     responses(
