@@ -93,7 +93,7 @@ impl Connection {
 }
 
 /// Where live connections are (seed `ConnectionManager`). All methods are cheap enough to call
-/// per event; [`ConnectionRegistry::connections_of_users`] is the batch lookup of the fanout.
+/// per event; [`ConnectionRegistry::gateways_of_users`] is the batch lookup of the fanout.
 ///
 /// Errors: [`crate::PipelineError::Unavailable`] when the backing store (Redis) cannot be
 /// reached; the in-memory implementation never fails.
@@ -109,8 +109,29 @@ pub trait ConnectionRegistry: Send + Sync {
     async fn touch(&self, connection_id: &str, at: Millis) -> Result<bool>;
     /// Live connections of one user, all devices and gateways (seed `GetConnectionsByUser`).
     async fn connections_of_user(&self, user: UserId) -> Result<Vec<Connection>>;
-    /// Live connections of many users in one call (the fanout path), in no particular order.
+    /// Live connections of many users in one call, in no particular order.
     async fn connections_of_users(&self, users: &[UserId]) -> Result<Vec<Connection>>;
+    /// Where the live connections of many users are, in one call (the fanout's lookup): one
+    /// `(user, gateway node id)` pair per user of `users` and gateway node holding at least one
+    /// live connection of that user. Each pair appears once (a user listed twice in `users`,
+    /// or with several connections on one gateway, still yields one pair per gateway); users
+    /// without a live connection yield nothing; no particular order. Liveness is that of
+    /// [`ConnectionRegistry::connections_of_users`].
+    ///
+    /// Unlike `connections_of_users` it builds no [`Connection`]: a gateway id is an
+    /// `Arc<str>`, and implementations that keep ids in memory hand out clones of one shared
+    /// allocation per gateway. The default derives the pairs from `connections_of_users`
+    /// (correct for every implementation, no cheaper); [`InMemoryRegistry`] and the Redis
+    /// registry override it.
+    async fn gateways_of_users(&self, users: &[UserId]) -> Result<Vec<(UserId, Arc<str>)>> {
+        let mut interned: HashMap<String, Arc<str>> = HashMap::new();
+        let mut pairs: HashSet<(UserId, Arc<str>)> = HashSet::new();
+        for c in self.connections_of_users(users).await? {
+            let g = interned.entry(c.gateway_node_id).or_insert_with_key(|g| Arc::from(g.as_str()));
+            pairs.insert((c.user_id, Arc::clone(g)));
+        }
+        Ok(pairs.into_iter().collect())
+    }
     /// Live connections held by one gateway node (seed `GetConnectionsByGatewayNode`).
     async fn connections_of_gateway(&self, gateway_node_id: &str) -> Result<Vec<Connection>>;
     /// Every live connection (seed `GetAllConnections`).
@@ -120,34 +141,46 @@ pub trait ConnectionRegistry: Send + Sync {
     async fn online_users(&self, workspace: Option<WorkspaceId>) -> Result<Vec<UserId>>;
 }
 
+/// A stored connection with its gateway id interned: the same `Arc<str>` as the key of
+/// [`Maps::by_gateway`], so [`ConnectionRegistry::gateways_of_users`] hands out reference
+/// counts, not copies.
+struct Slot {
+    conn: Connection,
+    gateway: Arc<str>,
+}
+
 /// The maps of [`InMemoryRegistry`], kept consistent with each other under one lock.
 #[derive(Default)]
 struct Maps {
-    by_id: HashMap<String, Connection>,
+    by_id: HashMap<String, Slot>,
     by_user: HashMap<UserId, HashSet<String>>,
-    by_gateway: HashMap<String, HashSet<String>>,
+    by_gateway: HashMap<Arc<str>, HashSet<String>>,
 }
 
 impl Maps {
     fn insert(&mut self, conn: Connection) {
         self.remove(&conn.connection_id);
+        let gateway = match self.by_gateway.get_key_value(conn.gateway_node_id.as_str()) {
+            Some((g, _)) => Arc::clone(g),
+            None => Arc::from(conn.gateway_node_id.as_str()),
+        };
         self.by_user.entry(conn.user_id).or_default().insert(conn.connection_id.clone());
-        self.by_gateway.entry(conn.gateway_node_id.clone()).or_default().insert(conn.connection_id.clone());
-        self.by_id.insert(conn.connection_id.clone(), conn);
+        self.by_gateway.entry(Arc::clone(&gateway)).or_default().insert(conn.connection_id.clone());
+        self.by_id.insert(conn.connection_id.clone(), Slot { conn, gateway });
     }
 
     fn remove(&mut self, id: &str) -> Option<Connection> {
-        let conn = self.by_id.remove(id)?;
+        let Slot { conn, gateway } = self.by_id.remove(id)?;
         if let Some(set) = self.by_user.get_mut(&conn.user_id) {
             set.remove(id);
             if set.is_empty() {
                 self.by_user.remove(&conn.user_id);
             }
         }
-        if let Some(set) = self.by_gateway.get_mut(&conn.gateway_node_id) {
+        if let Some(set) = self.by_gateway.get_mut(&gateway) {
             set.remove(id);
             if set.is_empty() {
-                self.by_gateway.remove(&conn.gateway_node_id);
+                self.by_gateway.remove(&gateway);
             }
         }
         Some(conn)
@@ -195,8 +228,8 @@ impl InMemoryRegistry {
         ids.into_iter()
             .flatten()
             .filter_map(|id| maps.by_id.get(id))
-            .filter(|c| self.is_live(c, now))
-            .cloned()
+            .filter(|s| self.is_live(&s.conn, now))
+            .map(|s| s.conn.clone())
             .collect()
     }
 
@@ -205,7 +238,7 @@ impl InMemoryRegistry {
         let now = (self.clock)();
         let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
         let expired: Vec<String> =
-            maps.by_id.values().filter(|c| !self.is_live(c, now)).map(|c| c.connection_id.clone()).collect();
+            maps.by_id.values().filter(|s| !self.is_live(&s.conn, now)).map(|s| s.conn.connection_id.clone()).collect();
         expired
             .iter()
             .filter_map(|id| maps.remove(id))
@@ -263,7 +296,7 @@ impl ConnectionRegistry for InMemoryRegistry {
     async fn touch(&self, connection_id: &str, at: Millis) -> Result<bool> {
         let now = (self.clock)();
         let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
-        let Some(conn) = maps.by_id.get_mut(connection_id) else { return Ok(false) };
+        let Some(conn) = maps.by_id.get_mut(connection_id).map(|s| &mut s.conn) else { return Ok(false) };
         if !self.is_live(conn, now) {
             maps.remove(connection_id);
             return Ok(false);
@@ -291,6 +324,27 @@ impl ConnectionRegistry for InMemoryRegistry {
         Ok(out)
     }
 
+    async fn gateways_of_users(&self, users: &[UserId]) -> Result<Vec<(UserId, Arc<str>)>> {
+        let now = (self.clock)();
+        let maps = self.maps.read().unwrap_or_else(|e| e.into_inner());
+        let mut seen = HashSet::with_capacity(users.len());
+        let mut out = Vec::with_capacity(users.len());
+        for u in users {
+            let Some(ids) = maps.by_user.get(u) else { continue };
+            if !seen.insert(*u) {
+                continue;
+            }
+            let first = out.len();
+            for slot in ids.iter().filter_map(|id| maps.by_id.get(id)) {
+                // A user has a handful of connections: a linear scan dedupes its gateways.
+                if self.is_live(&slot.conn, now) && !out[first..].iter().any(|(_, g)| *g == slot.gateway) {
+                    out.push((*u, Arc::clone(&slot.gateway)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     async fn connections_of_gateway(&self, gateway_node_id: &str) -> Result<Vec<Connection>> {
         let now = (self.clock)();
         let maps = self.maps.read().unwrap_or_else(|e| e.into_inner());
@@ -300,7 +354,7 @@ impl ConnectionRegistry for InMemoryRegistry {
     async fn all_connections(&self) -> Result<Vec<Connection>> {
         let now = (self.clock)();
         let maps = self.maps.read().unwrap_or_else(|e| e.into_inner());
-        Ok(maps.by_id.values().filter(|c| self.is_live(c, now)).cloned().collect())
+        Ok(maps.by_id.values().filter(|s| self.is_live(&s.conn, now)).map(|s| s.conn.clone()).collect())
     }
 
     async fn online_users(&self, workspace: Option<WorkspaceId>) -> Result<Vec<UserId>> {
@@ -309,6 +363,7 @@ impl ConnectionRegistry for InMemoryRegistry {
         let mut users: Vec<UserId> = maps
             .by_id
             .values()
+            .map(|s| &s.conn)
             .filter(|c| workspace.is_none_or(|w| c.workspace_id == w) && self.is_live(c, now))
             .map(|c| c.user_id)
             .collect::<HashSet<_>>()

@@ -103,3 +103,73 @@ async fn unregister_removes_from_every_index() {
     assert_eq!(reg.connections_of_gateway("g2").await.unwrap().len(), 1);
     assert_eq!(reg.len(), 1);
 }
+
+/// A registry that forwards everything but `gateways_of_users`, which it leaves to the trait's
+/// default (derived from `connections_of_users`).
+struct DefaultGateways(InMemoryRegistry);
+
+#[async_trait::async_trait]
+impl ConnectionRegistry for DefaultGateways {
+    async fn register(&self, conn: Connection) -> chat_pipeline::Result<()> {
+        self.0.register(conn).await
+    }
+    async fn unregister(&self, connection_id: &str) -> chat_pipeline::Result<bool> {
+        self.0.unregister(connection_id).await
+    }
+    async fn touch(&self, connection_id: &str, at: Millis) -> chat_pipeline::Result<bool> {
+        self.0.touch(connection_id, at).await
+    }
+    async fn connections_of_user(&self, user: UserId) -> chat_pipeline::Result<Vec<Connection>> {
+        self.0.connections_of_user(user).await
+    }
+    async fn connections_of_users(&self, users: &[UserId]) -> chat_pipeline::Result<Vec<Connection>> {
+        self.0.connections_of_users(users).await
+    }
+    async fn connections_of_gateway(&self, gateway_node_id: &str) -> chat_pipeline::Result<Vec<Connection>> {
+        self.0.connections_of_gateway(gateway_node_id).await
+    }
+    async fn all_connections(&self) -> chat_pipeline::Result<Vec<Connection>> {
+        self.0.all_connections().await
+    }
+    async fn online_users(&self, workspace: Option<WorkspaceId>) -> chat_pipeline::Result<Vec<UserId>> {
+        self.0.online_users(workspace).await
+    }
+}
+
+fn pairs(mut v: Vec<(UserId, Arc<str>)>) -> Vec<(UserId, String)> {
+    v.sort();
+    v.into_iter().map(|(u, g)| (u, g.to_string())).collect()
+}
+
+#[tokio::test]
+async fn gateways_of_users_lists_each_live_user_and_gateway_once_with_shared_ids() {
+    let (now, reg) = clocked(30_000);
+    let t = now.load(Ordering::SeqCst);
+    let (a, b, c, d) = (UserId::new(), UserId::new(), UserId::new(), UserId::new());
+    let ws = WorkspaceId::DEFAULT;
+    reg.register(conn("a1", a, ws, "g1", t)).await.unwrap();
+    reg.register(conn("a2", a, ws, "g1", t)).await.unwrap(); // a second device on g1
+    reg.register(conn("a3", a, ws, "g2", t)).await.unwrap();
+    reg.register(conn("b1", b, ws, "g1", t)).await.unwrap();
+    reg.register(conn("c1", c, ws, "g3", t - 20_000)).await.unwrap(); // expires first
+    reg.register(conn("d1", d, ws, "g2", t)).await.unwrap(); // not asked for
+    now.store(t + 15_000, Ordering::SeqCst);
+
+    let got = reg.gateways_of_users(&[a, b, c, a, UserId::new()]).await.unwrap();
+    let mut want = vec![(a, "g1".to_owned()), (a, "g2".to_owned()), (b, "g1".to_owned())];
+    want.sort();
+    assert_eq!(pairs(got.clone()), want, "c expired, d not asked, unknown user absent, repeats once");
+    let g1: Vec<&Arc<str>> = got.iter().filter(|(_, g)| &**g == "g1").map(|(_, g)| g).collect();
+    assert!(Arc::ptr_eq(g1[0], g1[1]), "one shared allocation per gateway id");
+    assert!(reg.gateways_of_users(&[]).await.unwrap().is_empty());
+
+    // The trait's default gives the same pairs; both follow unregister and moves.
+    let wrapped = DefaultGateways(reg);
+    assert_eq!(pairs(wrapped.gateways_of_users(&[a, b, c, a]).await.unwrap()), want);
+    wrapped.unregister("a3").await.unwrap();
+    wrapped.register(conn("b1", b, ws, "g3", t + 15_000)).await.unwrap();
+    let mut want = vec![(a, "g1".to_owned()), (b, "g3".to_owned())];
+    want.sort();
+    assert_eq!(pairs(wrapped.gateways_of_users(&[a, b]).await.unwrap()), want);
+    assert_eq!(pairs(wrapped.0.gateways_of_users(&[a, b]).await.unwrap()), want);
+}

@@ -16,6 +16,8 @@
 //! itself, so a gateway that dies leaves nothing behind that lookups would return. The index
 //! sets may briefly list expired ids; every lookup skips them and removes them.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -254,6 +256,35 @@ impl ConnectionRegistry for RedisRegistry {
         distinct.dedup();
         let set_keys: Vec<String> = distinct.into_iter().map(keys::user_connections).collect();
         self.hashes(&scripts::BY_SETS, &set_keys).await
+    }
+
+    /// One script call reading only `gatewayNodeId` of each listed connection hash (no whole
+    /// hashes, no [`Connection`]s); equal gateway ids share one `Arc<str>` per call.
+    async fn gateways_of_users(&self, users: &[UserId]) -> Result<Vec<(UserId, Arc<str>)>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut distinct = users.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let mut c = self.conn.clone();
+        let mut inv = scripts::GATEWAYS_OF_USERS.prepare_invoke();
+        for u in &distinct {
+            inv.arg(u.to_string());
+        }
+        let flat: Vec<String> = inv.invoke_async(&mut c).await.map_err(map_err)?;
+        if !flat.len().is_multiple_of(2) {
+            return Err(bad_reply("gateways of users: odd reply length"));
+        }
+        let mut interned: HashMap<String, Arc<str>> = HashMap::new();
+        let mut out = Vec::with_capacity(flat.len() / 2);
+        let mut it = flat.into_iter();
+        while let (Some(u), Some(g)) = (it.next(), it.next()) {
+            let user = u.parse::<UserId>().map_err(|_| bad_reply(&format!("gateways of users: user id {u:?}")))?;
+            let gateway = interned.entry(g).or_insert_with_key(|g| Arc::from(g.as_str()));
+            out.push((user, Arc::clone(gateway)));
+        }
+        Ok(out)
     }
 
     async fn connections_of_gateway(&self, gateway_node_id: &str) -> Result<Vec<Connection>> {

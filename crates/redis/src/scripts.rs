@@ -158,6 +158,37 @@ return out
     )
 });
 
+/// ARGV: user ids. Returns a flat array `user, gateway, user, gateway, ...`: one pair per
+/// distinct user and gateway node holding at least one live connection of it (only the
+/// `gatewayNodeId` field of each hash is read); removes ids whose hash expired.
+pub(crate) static GATEWAYS_OF_USERS: LazyLock<Script> = LazyLock::new(|| {
+    registry_script(
+        r#"
+local out = {}
+local users = {}
+for i = 1, #ARGV do
+  local u = ARGV[i]
+  if not users[u] then
+    users[u] = true
+    local set = user_key(u)
+    local gws = {}
+    for _, id in ipairs(redis.call('SMEMBERS', set)) do
+      local g = redis.call('HGET', conn_key(id), 'gatewayNodeId')
+      if not g then
+        redis.call('SREM', set, id)
+      elseif not gws[g] then
+        gws[g] = true
+        out[#out + 1] = u
+        out[#out + 1] = g
+      end
+    end
+  end
+end
+return out
+"#,
+    )
+});
+
 /// No arguments. Returns every live connection's flat field/value array.
 pub(crate) static ALL: LazyLock<Script> = LazyLock::new(|| {
     registry_script(

@@ -167,6 +167,57 @@ async fn the_connection_hash_has_the_seed_fields_and_a_heartbeat_ttl() {
 }
 
 #[tokio::test]
+async fn gateways_of_users_lists_each_live_user_and_gateway_once() {
+    let reg = registry(Duration::from_millis(1500)).await;
+    let ws = WorkspaceId::new();
+    let (a, b, c) = (UserId::new(), UserId::new(), UserId::new());
+    let (g1, g2, g3) = (unique("g1"), unique("g2"), unique("g3"));
+    let (a1, a2, a3, b1, c1) = (unique("a1"), unique("a2"), unique("a3"), unique("b1"), unique("c1"));
+    reg.register(conn(&a1, a, ws, &g1)).await.unwrap();
+    reg.register(conn(&a2, a, ws, &g1)).await.unwrap(); // a second device on g1
+    reg.register(conn(&a3, a, ws, &g2)).await.unwrap();
+    reg.register(conn(&b1, b, ws, &g1)).await.unwrap();
+    reg.register(conn(&c1, c, ws, &g3)).await.unwrap();
+    let pairs = |v: Vec<(UserId, std::sync::Arc<str>)>| {
+        let mut v: Vec<(UserId, String)> = v.into_iter().map(|(u, g)| (u, g.to_string())).collect();
+        v.sort();
+        v
+    };
+    let want = |mut v: Vec<(UserId, &String)>| {
+        v.sort();
+        v.into_iter().map(|(u, g)| (u, g.clone())).collect::<Vec<_>>()
+    };
+    let got = reg.gateways_of_users(&[a, b, a, UserId::new()]).await.unwrap();
+    assert_eq!(pairs(got.clone()), want(vec![(a, &g1), (a, &g2), (b, &g1)]), "repeats once, unknown user absent");
+    let on_g1: Vec<_> = got.iter().filter(|(_, g)| **g == *g1).map(|(_, g)| g).collect();
+    assert!(std::sync::Arc::ptr_eq(on_g1[0], on_g1[1]), "one allocation per gateway id per call");
+    assert!(reg.gateways_of_users(&[]).await.unwrap().is_empty());
+    // Agrees with the full lookup.
+    let mut full: Vec<(UserId, String)> = reg
+        .connections_of_users(&[a, b, c])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.user_id, c.gateway_node_id))
+        .collect();
+    full.sort();
+    full.dedup();
+    assert_eq!(pairs(reg.gateways_of_users(&[a, b, c]).await.unwrap()), full);
+
+    // Unregistered and expired connections vanish (c's hash expires; a and b heart-beat).
+    assert!(reg.unregister(&a3).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for id in [&a1, &a2, &b1] {
+        assert!(reg.touch(id, Millis::now()).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(pairs(reg.gateways_of_users(&[a, b, c]).await.unwrap()), want(vec![(a, &g1), (b, &g1)]));
+    let mut raw = raw(&redis_url()).await;
+    let left: Vec<String> = raw.smembers(keys::user_connections(c)).await.unwrap();
+    assert!(left.is_empty(), "the expired id was removed from the user's set: {left:?}");
+}
+
+#[tokio::test]
 async fn a_zero_ttl_is_refused() {
     let err = RedisRegistry::connect(&redis_url(), Duration::ZERO).await.unwrap_err();
     assert!(matches!(err, chat_redis::ConnectError::InvalidConfig(_)), "{err}");

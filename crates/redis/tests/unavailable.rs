@@ -71,6 +71,7 @@ async fn operations_fail_with_unavailable_while_redis_is_down_and_work_again_aft
     assert!(unavailable(reg.ping().await));
     assert!(unavailable(reg.touch("c1", Millis::now()).await));
     assert!(unavailable(reg.connections_of_users(&[u]).await));
+    assert!(unavailable(reg.gateways_of_users(&[u]).await));
     assert!(unavailable(streams.publish("g1", vec![delivery(conv, 2)]).await));
     assert!(unavailable(consumer.next_batch(10).await));
     assert!(unavailable(streams.consume("g1").await.map(|_| ())));

@@ -313,6 +313,10 @@ impl ConnectionRegistry for PresenceRegistry {
         self.inner.connections_of_users(users).await
     }
 
+    async fn gateways_of_users(&self, users: &[UserId]) -> chat_pipeline::Result<Vec<(UserId, Arc<str>)>> {
+        self.inner.gateways_of_users(users).await
+    }
+
     async fn connections_of_gateway(&self, gateway_node_id: &str) -> chat_pipeline::Result<Vec<Connection>> {
         self.inner.connections_of_gateway(gateway_node_id).await
     }
