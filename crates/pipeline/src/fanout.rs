@@ -2,15 +2,23 @@
 //! per-conversation order, resolves each event's recipients, finds their live connections and
 //! writes one [`GatewayDelivery`] per event per target gateway.
 //!
-//! Recipients of an event are the conversation's current members ([`ConversationStore::
-//! member_ids_of`], one call per batch) plus, for `USER_LEFT`, the user who left (so their devices learn it and drop
-//! the conversation). Users without a live connection get nothing live; they catch up from the
-//! database by seq. Log records are committed only after their deliveries were written, so a
-//! crash redelivers rather than loses. Re-published events (the relay is at-least-once) are
-//! dropped by event id against a bounded set of recently delivered ids; duplicates older than
-//! that set, or after a restart, reach clients, which drop them by (conversation, seq).
+//! Recipients of an event are the conversation's members plus, for `USER_LEFT`, the user who
+//! left (so their devices learn it and drop the conversation). Members come from the worker's
+//! member cache when the conversation's membership cannot have changed since the last event
+//! this worker fanned out (the next seq, not `USER_JOINED`/`USER_LEFT`; rule and bound in
+//! [`members`]); the batch's other events read them with one
+//! [`ConversationStore::member_ids_of`] call. Where the recipients' connections are is one
+//! [`ConnectionRegistry::gateways_of_users`] call per batch. Users without a live connection
+//! get nothing live; they catch up from the database by seq. Log records are committed only
+//! after their deliveries were written, so a crash redelivers rather than loses. Re-published
+//! events (the relay is at-least-once) are dropped by event id against a bounded set of
+//! recently delivered ids; duplicates older than that set, or after a restart, reach clients,
+//! which drop them by (conversation, seq).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+pub mod members;
+mod routes;
+
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +26,8 @@ use chat_domain::{ConversationEvent, ConversationId, EventId, EventPayload, User
 use chat_storage::ConversationStore;
 use tokio_util::sync::CancellationToken;
 
+use self::members::{MemberCache, Members, Source, Update};
+use self::routes::Routes;
 use crate::delivery::{DeliveryStreams, EphemeralSignal, GatewayDelivery};
 use crate::log::{EventLog, LogRecord};
 use crate::registry::ConnectionRegistry;
@@ -34,6 +44,14 @@ pub struct FanoutConfig {
     /// How many recently delivered event ids are remembered for dropping duplicates;
     /// default 100,000 (about 1.6 MB).
     pub dedupe_capacity: usize,
+    /// Most conversations whose member lists the worker keeps ([`members`]); the least
+    /// recently fanned-out are evicted. Default 10,000; 0 disables the cache (every event's
+    /// members are read).
+    pub member_cache_conversations: usize,
+    /// Most member ids kept over all cached conversations (16 bytes each; default 1,000,000,
+    /// about 16 MB, plus about 100 bytes per cached conversation). A conversation with more
+    /// members than this is never cached; 0 disables the cache.
+    pub member_cache_ids: usize,
     /// First retry delay after a failure, doubling per consecutive failure; default 50 ms.
     pub backoff_min: Duration,
     /// Cap of the retry delay; default 5 s.
@@ -46,6 +64,8 @@ impl Default for FanoutConfig {
             group: "fanout".to_owned(),
             batch: 256,
             dedupe_capacity: 100_000,
+            member_cache_conversations: 10_000,
+            member_cache_ids: 1_000_000,
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_secs(5),
         }
@@ -96,30 +116,19 @@ impl RecentIds {
     }
 }
 
-/// The gateways holding live connections of each of `recipients` (one batch lookup); users
-/// without a live connection are absent.
-async fn route(registry: &dyn ConnectionRegistry, recipients: &[UserId]) -> Result<HashMap<UserId, BTreeSet<String>>> {
-    let mut gateways_of: HashMap<UserId, BTreeSet<String>> = HashMap::new();
-    for c in registry.connections_of_users(recipients).await? {
-        gateways_of.entry(c.user_id).or_default().insert(c.gateway_node_id);
-    }
-    Ok(gateways_of)
-}
-
-/// Splits recipients into per-gateway lists using `gateways_of`: gateway id to the recipients
-/// on it (ascending, each once), gateways ascending.
-fn per_gateway<'a>(
-    recipients: impl IntoIterator<Item = &'a UserId>,
-    gateways_of: &HashMap<UserId, BTreeSet<String>>,
-) -> BTreeMap<String, Vec<UserId>> {
-    let mut out: BTreeMap<String, Vec<UserId>> = BTreeMap::new();
-    let sorted: BTreeSet<UserId> = recipients.into_iter().copied().collect();
-    for u in sorted {
-        for g in gateways_of.get(&u).into_iter().flatten() {
-            out.entry(g.clone()).or_default().push(u);
+/// `members` (ascending, distinct) with `extra` added in its place (once), shared when there is
+/// nothing to add.
+fn with_user(members: &Members, extra: Option<UserId>) -> Members {
+    match extra.map(|u| (u, members.binary_search(&u))) {
+        Some((u, Err(at))) => {
+            let mut v = Vec::with_capacity(members.len() + 1);
+            v.extend_from_slice(&members[..at]);
+            v.push(u);
+            v.extend_from_slice(&members[at..]);
+            v.into()
         }
+        _ => Arc::clone(members),
     }
-    out
 }
 
 /// Sends an ephemeral signal (typing, presence) to the live connections of `recipients`
@@ -135,15 +144,23 @@ pub async fn deliver_ephemeral(
     signal: EphemeralSignal,
     recipients: &[UserId],
 ) -> Result<usize> {
-    let gateways_of = route(registry, recipients).await?;
+    let mut sorted = recipients.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let routes = Routes::lookup(registry, &sorted).await?;
     let signal = Arc::new(signal);
-    let plan = per_gateway(recipients, &gateways_of);
+    let plan = routes.split(sorted);
     let n = plan.len();
     for (gateway, recipients) in plan {
-        streams.publish(&gateway, vec![GatewayDelivery::Ephemeral { signal: Arc::clone(&signal), recipients }]).await?;
+        let delivery = GatewayDelivery::Ephemeral { signal: Arc::clone(&signal), recipients };
+        streams.publish(routes.gateway(gateway), vec![delivery]).await?;
     }
     Ok(n)
 }
+
+/// The deliveries of a batch per gateway (gateways ascending), and the member cache update
+/// to apply once they are written.
+type Planned = (Vec<(String, Vec<GatewayDelivery>)>, Update);
 
 /// Consumes the event log and writes per-gateway deliveries.
 pub struct FanoutWorker {
@@ -154,6 +171,8 @@ pub struct FanoutWorker {
     /// Ids of events already written to the streams. Owned by the worker's single task
     /// (`&mut self`), so no lock.
     recent: RecentIds,
+    /// Member lists of recently fanned-out conversations ([`members`]); same ownership.
+    cache: MemberCache,
 }
 
 impl FanoutWorker {
@@ -166,41 +185,73 @@ impl FanoutWorker {
         cfg: FanoutConfig,
     ) -> Self {
         let recent = RecentIds::new(cfg.dedupe_capacity);
-        FanoutWorker { members, registry, streams, cfg, recent }
+        let cache = MemberCache::new(cfg.member_cache_conversations, cfg.member_cache_ids);
+        FanoutWorker { members, registry, streams, cfg, recent, cache }
+    }
+
+    /// Conversations whose member lists the cache holds now (at most
+    /// [`FanoutConfig::member_cache_conversations`]).
+    pub fn cached_conversations(&self) -> usize {
+        self.cache.len()
     }
 
     /// The deliveries for `events` (in order), per gateway, gateways ascending; no duplicate
-    /// check. Member lists of all the events' conversations are read with one
-    /// [`ConversationStore::member_ids_of`] call (not one query per conversation).
+    /// check, and the member cache is read but not updated. Members of the events that cannot
+    /// use the cache are read with one [`ConversationStore::member_ids_of`] call (none when all
+    /// hit), connections with one [`ConnectionRegistry::gateways_of_users`] call.
     ///
     /// # Errors
     /// Reading members ([`PipelineError::Store`]) or connections failed.
     pub async fn plan(&self, events: &[Arc<ConversationEvent>]) -> Result<Vec<(String, Vec<GatewayDelivery>)>> {
-        let convs: Vec<ConversationId> =
-            events.iter().map(|e| e.conversation_id).collect::<BTreeSet<_>>().into_iter().collect();
-        let members = self.members.member_ids_of(&convs).await?;
-        let recipients_of = |ev: &ConversationEvent| -> Vec<UserId> {
-            let mut r = members.get(&ev.conversation_id).cloned().unwrap_or_default();
-            if let EventPayload::UserLeft { user_id } = &ev.payload {
-                r.push(*user_id);
-            }
-            r
-        };
-        let all: Vec<UserId> =
-            events.iter().flat_map(|e| recipients_of(e)).collect::<BTreeSet<_>>().into_iter().collect();
-        let gateways_of = route(self.registry.as_ref(), &all).await?;
-        let mut out: BTreeMap<String, Vec<GatewayDelivery>> = BTreeMap::new();
-        for ev in events {
-            for (gateway, recipients) in per_gateway(&recipients_of(ev), &gateways_of) {
-                out.entry(gateway).or_default().push(GatewayDelivery::Event { event: Arc::clone(ev), recipients });
+        Ok(self.plan_batch(events).await?.0)
+    }
+
+    async fn plan_batch(&self, events: &[Arc<ConversationEvent>]) -> Result<Planned> {
+        let lookup = self.cache.lookup(events);
+        let misses = lookup.misses();
+        let read = if misses.is_empty() { HashMap::new() } else { self.members.member_ids_of(&misses).await? };
+        let (members, update) = lookup.resolve(events, read);
+
+        // Events of one conversation from one source share their recipient list (the leaver
+        // of a USER_LEFT aside): build and split each distinct list once.
+        type Key = (ConversationId, Source, Option<UserId>);
+        let mut list_of: HashMap<Key, usize> = HashMap::new();
+        let mut lists: Vec<Members> = Vec::new();
+        let mut event_list: Vec<usize> = Vec::with_capacity(events.len());
+        for (ev, (source, m)) in events.iter().zip(&members) {
+            let leaver = match &ev.payload {
+                EventPayload::UserLeft { user_id } => Some(*user_id),
+                _ => None,
+            };
+            let i = *list_of.entry((ev.conversation_id, *source, leaver)).or_insert_with(|| {
+                lists.push(with_user(m, leaver));
+                lists.len() - 1
+            });
+            event_list.push(i);
+        }
+        let mut everyone: Vec<UserId> = lists.iter().flat_map(|l| l.iter().copied()).collect();
+        everyone.sort_unstable();
+        everyone.dedup();
+        let routes = Routes::lookup(self.registry.as_ref(), &everyone).await?;
+        let splits: Vec<Vec<(usize, Vec<UserId>)>> = lists.iter().map(|l| routes.split(l.iter().copied())).collect();
+        let mut out: Vec<Vec<GatewayDelivery>> = (0..routes.len()).map(|_| Vec::new()).collect();
+        for (ev, i) in events.iter().zip(event_list) {
+            for (gateway, recipients) in &splits[i] {
+                out[*gateway].push(GatewayDelivery::Event { event: Arc::clone(ev), recipients: recipients.clone() });
             }
         }
-        Ok(out.into_iter().collect())
+        let planned = out
+            .into_iter()
+            .enumerate()
+            .filter(|(_, d)| !d.is_empty())
+            .map(|(g, d)| (routes.gateway(g).to_owned(), d))
+            .collect();
+        Ok((planned, update))
     }
 
     /// Drops events already delivered (by event id, also within `events`), writes the rest's
-    /// deliveries to the streams in order, and remembers their ids. Returns how many events
-    /// were delivered (duplicates excluded).
+    /// deliveries to the streams in order, and remembers their ids (and their member lists, in
+    /// the member cache). Returns how many events were delivered (duplicates excluded).
     ///
     /// # Errors
     /// As [`FanoutWorker::plan`], or writing a stream failed; then nothing is remembered and
@@ -216,9 +267,11 @@ impl FanoutWorker {
         if fresh.is_empty() {
             return Ok(0);
         }
-        for (gateway, deliveries) in self.plan(&fresh).await? {
+        let (planned, update) = self.plan_batch(&fresh).await?;
+        for (gateway, deliveries) in planned {
             self.streams.publish(&gateway, deliveries).await?;
         }
+        self.cache.apply(update);
         for e in &fresh {
             self.recent.insert(e.event_id);
         }

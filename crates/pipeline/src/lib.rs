@@ -11,14 +11,16 @@
 //!
 //! ```text
 //! outbox ──OutboxRelay──▶ EventLog ──FanoutWorker──▶ DeliveryStreams[gateway] ──▶ gateway
-//!                                        │ ConversationStore::member_ids_of (one call per batch)
-//!                                        └ ConnectionRegistry::connections_of_users
+//!                                        │ member cache, else ConversationStore::member_ids_of
+//!                                        │   (one call per batch, for the events that miss)
+//!                                        └ ConnectionRegistry::gateways_of_users (one per batch)
 //! ```
 //!
 //! Every queue is bounded: the log per partition ([`InProcessLog::new`]; publish waits, the
 //! outbox keeps the rest), the streams per gateway ([`StreamsConfig::capacity`]; overflow is a
 //! [`GapNotice`] and a client resync), the fanout's duplicate filter
-//! ([`FanoutConfig::dedupe_capacity`]).
+//! ([`FanoutConfig::dedupe_capacity`]) and member cache
+//! ([`FanoutConfig::member_cache_conversations`], [`FanoutConfig::member_cache_ids`]).
 
 #![warn(missing_docs)]
 
