@@ -12,6 +12,7 @@ use sqlx::AnyConnection;
 use super::attachments;
 use super::events::{advance_sequences, insert_events, lock_sequences};
 use super::messages::{load_messages, message_select, normalize_mentions};
+use super::outbox::{MarkRequest, complete_marks, push_marks};
 use super::schema::{MessageMentions as Mm, MessageThreads as Mt, Messages as M};
 use super::writes::WriteBuffer;
 use super::{
@@ -27,16 +28,18 @@ type Outcomes = Vec<Option<StoreResult<SendOutcome>>>;
 impl SqlStore {
     /// [`crate::MessageStore::append_messages`]: runs the batch transaction, re-running it
     /// when it lost a race (a concurrent send with the same client message id committed
-    /// first, or a deadlock); the re-run sees the winner and answers `Duplicate`.
+    /// first, or a deadlock); the re-run sees the winner and answers `Duplicate`. The
+    /// transaction also carries the outbox marks queued meanwhile (`outbox.rs`).
     pub(crate) async fn append_batch(&self, batch: &[NewMessage]) -> StoreResult<Vec<StoreResult<SendOutcome>>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
+        let marks = self.marks.take();
         let mut attempt = 1;
-        loop {
-            match self.try_append(batch).await {
+        let result = loop {
+            match self.try_append(batch, &marks).await {
                 Ok(out) => {
-                    return Ok(out
+                    break Ok(out
                         .into_iter()
                         .map(|o| o.unwrap_or(Err(StoreError::Unexpected(anyhow::anyhow!("send not processed")))))
                         .collect());
@@ -46,12 +49,14 @@ impl SqlStore {
                     tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 2)).await;
                     attempt += 1;
                 }
-                Err(e) => return Err(e),
+                Err(e) => break Err(e),
             }
-        }
+        };
+        complete_marks(marks, &result.as_ref().map(|_| ()).map_err(|e| StoreError::Unexpected(anyhow::anyhow!("{e}"))));
+        result
     }
 
-    async fn try_append(&self, batch: &[NewMessage]) -> StoreResult<Outcomes> {
+    async fn try_append(&self, batch: &[NewMessage], marks: &[MarkRequest]) -> StoreResult<Outcomes> {
         let d = self.dialect();
         let mut out: Outcomes = (0..batch.len()).map(|_| None).collect();
         // Per conversation, in ascending id order (the lock order: no deadlock between batches).
@@ -92,6 +97,7 @@ impl SqlStore {
         }
         let mut w = WriteBuffer::new(&mut tx, d);
         advance_sequences(&mut w, &advanced).await?;
+        push_marks(&mut w, marks).await?;
         for (i, outcome) in insert_accepted(&mut w, batch, &accepted, &found.files).await? {
             out[i] = Some(Ok(outcome));
         }

@@ -106,6 +106,8 @@ pub struct SqlStore {
     /// SQLite files: the background checkpoint task runs while any clone of the store lives
     /// (dropping the last clone drops the sender, which ends the task).
     _checkpointer: Option<Arc<tokio::sync::oneshot::Sender<()>>>,
+    /// Outbox marks waiting for a send batch's transaction to carry them (shared by clones).
+    marks: Arc<outbox::PendingMarks>,
 }
 
 /// A write transaction.
@@ -180,7 +182,7 @@ impl SqlStore {
                 };
                 let checkpointer = (!memory)
                     .then(|| checkpoint::spawn_checkpointer(read.clone(), write.clone(), opts.sqlite_busy_timeout));
-                Ok(SqlStore { dialect, read, write, _checkpointer: checkpointer })
+                Ok(SqlStore { dialect, read, write, _checkpointer: checkpointer, marks: Default::default() })
             }
             Dialect::MySql => {
                 let url = match url.strip_prefix("mariadb:") {
@@ -197,11 +199,23 @@ impl SqlStore {
                     .connect(&url)
                     .await
                     .map_err(db_err)?;
-                Ok(SqlStore { dialect, read: pool.clone(), write: pool, _checkpointer: None })
+                Ok(SqlStore {
+                    dialect,
+                    read: pool.clone(),
+                    write: pool,
+                    _checkpointer: None,
+                    marks: Default::default(),
+                })
             }
             Dialect::Postgres => {
                 let pool = base.max_connections(opts.max_connections.max(1)).connect(url).await.map_err(db_err)?;
-                Ok(SqlStore { dialect, read: pool.clone(), write: pool, _checkpointer: None })
+                Ok(SqlStore {
+                    dialect,
+                    read: pool.clone(),
+                    write: pool,
+                    _checkpointer: None,
+                    marks: Default::default(),
+                })
             }
         }
     }
