@@ -21,17 +21,18 @@ use crate::version::Version;
 ///
 /// Frame layout, in this order: `destination`, `message-id` (`{id_prefix}-{n}`),
 /// `subscription`, `content-type` (if any), `ack` (= the message id, if asked: client and
-/// client-individual ack modes), `content-length`.
+/// client-individual ack modes), `content-length`. One allocation of the exact size of the
+/// escaped headers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageEncoder {
-    /// `MESSAGE\ndestination:…\nmessage-id:{id_prefix}-`
-    head: Vec<u8>,
-    /// `\nsubscription:…\n` and `content-type:…\n` when set.
-    middle: Vec<u8>,
+    /// `MESSAGE\ndestination:…\nmessage-id:{id_prefix}-` (up to `head_end`), then
+    /// `\nsubscription:…\n` and `content-type:…\n` when set (up to `middle_end`), then the
+    /// escaped `{id_prefix}-` again, for the `ack` header.
+    parts: Box<[u8]>,
+    head_end: u32,
+    middle_end: u32,
     /// Whether an `ack` header repeats the message id.
     ack: bool,
-    /// The escaped `{id_prefix}-`, for the `ack` header.
-    id_prefix: Vec<u8>,
 }
 
 impl MessageEncoder {
@@ -39,7 +40,7 @@ impl MessageEncoder {
     ///
     /// # Errors
     /// [`EncodeError::UnencodableHeader`] when a value cannot be represented in `version`
-    /// (CR or LF with STOMP 1.0, CR with 1.1).
+    /// (CR or LF with STOMP 1.0, CR with 1.1), or the headers exceed 4 GiB.
     pub fn new(
         version: Version,
         destination: &str,
@@ -56,22 +57,27 @@ impl MessageEncoder {
                 octet: u.0,
             })
         };
-        let mut head = b"MESSAGE\ndestination:".to_vec();
-        value(&mut head, "destination", destination)?;
-        head.extend_from_slice(b"\nmessage-id:");
         let mut prefix = Vec::with_capacity(id_prefix.len() + 1);
         value(&mut prefix, "message-id", id_prefix)?;
         prefix.push(b'-');
-        head.extend_from_slice(&prefix);
-        let mut middle = b"\nsubscription:".to_vec();
-        value(&mut middle, "subscription", subscription)?;
-        middle.push(b'\n');
+        let mut parts = b"MESSAGE\ndestination:".to_vec();
+        value(&mut parts, "destination", destination)?;
+        parts.extend_from_slice(b"\nmessage-id:");
+        parts.extend_from_slice(&prefix);
+        let head_end = offset(&parts)?;
+        parts.extend_from_slice(b"\nsubscription:");
+        value(&mut parts, "subscription", subscription)?;
+        parts.push(b'\n');
         if let Some(ct) = content_type {
-            middle.extend_from_slice(b"content-type:");
-            value(&mut middle, "content-type", ct)?;
-            middle.push(b'\n');
+            parts.extend_from_slice(b"content-type:");
+            value(&mut parts, "content-type", ct)?;
+            parts.push(b'\n');
         }
-        Ok(MessageEncoder { head, middle, ack, id_prefix: prefix })
+        let middle_end = offset(&parts)?;
+        if ack {
+            parts.extend_from_slice(&prefix);
+        }
+        Ok(MessageEncoder { parts: parts.into_boxed_slice(), head_end, middle_end, ack })
     }
 
     /// Appends the MESSAGE frame numbered `n` carrying `body` to `dst`.
@@ -91,14 +97,16 @@ impl MessageEncoder {
             let left = cursor.len();
             &len[..20 - left]
         };
-        let ack_len = if self.ack { 5 + self.id_prefix.len() + num.len() } else { 0 };
-        dst.reserve(self.head.len() + num.len() + self.middle.len() + ack_len + 16 + len.len() + body.len() + 2);
-        dst.put_slice(&self.head);
+        let (head, rest) = self.parts.split_at(self.head_end as usize);
+        let (middle, id_prefix) = rest.split_at((self.middle_end - self.head_end) as usize);
+        let ack_len = if self.ack { 5 + id_prefix.len() + num.len() } else { 0 };
+        dst.reserve(head.len() + num.len() + middle.len() + ack_len + 16 + len.len() + body.len() + 2);
+        dst.put_slice(head);
         dst.put_slice(num);
-        dst.put_slice(&self.middle);
+        dst.put_slice(middle);
         if self.ack {
             dst.put_slice(b"ack:");
-            dst.put_slice(&self.id_prefix);
+            dst.put_slice(id_prefix);
             dst.put_slice(num);
             dst.put_u8(b'\n');
         }
@@ -108,4 +116,13 @@ impl MessageEncoder {
         dst.put_slice(body);
         dst.put_u8(0);
     }
+}
+
+/// `parts.len()` as an offset; headers of 4 GiB cannot be encoded.
+fn offset(parts: &[u8]) -> Result<u32, EncodeError> {
+    u32::try_from(parts.len()).map_err(|_| EncodeError::UnencodableHeader {
+        command: Command::Message,
+        name: "subscription".into(),
+        octet: 0,
+    })
 }

@@ -39,13 +39,24 @@ use replay::Pages;
 struct Sub {
     id: String,
     destination: SubscribeDestination,
-    /// Its MESSAGE frames' fixed headers, escaped once; `None` when they cannot be encoded
-    /// in the session's STOMP version (its messages are then dropped, with a warning).
-    encoder: Option<MessageEncoder>,
+    ack_header: bool,
+    /// Its MESSAGE frames' fixed headers, escaped on the first delivery (an idle
+    /// subscription holds no encoder).
+    encoder: Encoder,
     /// Whether message events carry `conversationMemberIds`.
     member_ids: MemberIdsField,
     /// Last delivered seq per conversation (messages subscriptions only).
     last_seq: HashMap<ConversationId, i64>,
+}
+
+/// A subscription's [`MessageEncoder`], built lazily.
+enum Encoder {
+    /// Nothing delivered yet.
+    Unbuilt,
+    Ready(MessageEncoder),
+    /// The headers cannot be encoded in the session's STOMP version: its messages are
+    /// dropped (warned once).
+    Unencodable,
 }
 
 /// Why the writer stopped.
@@ -226,7 +237,24 @@ impl Writer {
     /// Appends a MESSAGE frame for subscription `i` (`message-id` `{session id}-{n}`, unique
     /// per session).
     fn write_message(&mut self, i: usize, body: &Bytes) {
-        if let Some(encoder) = &self.subs[i].encoder {
+        let sub = &mut self.subs[i];
+        if matches!(sub.encoder, Encoder::Unbuilt) {
+            sub.encoder = match MessageEncoder::new(
+                self.version,
+                sub.destination.as_str(),
+                &self.handle.session_id,
+                &sub.id,
+                Some("application/json"),
+                sub.ack_header,
+            ) {
+                Ok(e) => Encoder::Ready(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, subscription = %sub.id, "cannot encode MESSAGE frames");
+                    Encoder::Unencodable
+                }
+            };
+        }
+        if let Encoder::Ready(encoder) = &sub.encoder {
             self.next_message += 1;
             encoder.encode(self.next_message, body, &mut self.buf);
         }
@@ -347,20 +375,13 @@ impl Writer {
     }
 
     async fn subscribe(&mut self, cmd: SubscribeCmd) {
-        let encoder = MessageEncoder::new(
-            self.version,
-            cmd.destination.as_str(),
-            &self.handle.session_id,
-            &cmd.id,
-            Some("application/json"),
-            cmd.ack_header,
-        )
-        .inspect_err(|e| tracing::warn!(error = %e, subscription = %cmd.id, "cannot encode MESSAGE frames"))
-        .ok();
+        // Exactly one more slot: a growing Vec would keep room for four subscriptions.
+        self.subs.reserve_exact(1);
         self.subs.push(Sub {
             id: cmd.id,
             destination: cmd.destination,
-            encoder,
+            ack_header: cmd.ack_header,
+            encoder: Encoder::Unbuilt,
             member_ids: cmd.member_ids,
             last_seq: HashMap::new(),
         });
