@@ -180,10 +180,13 @@ impl Authenticator {
         }
     }
 
-    /// Exchanges a refresh token for a new access token and a new refresh token. The old
-    /// refresh token is revoked atomically ([`AuthStore::rotate_refresh_token`]), so each
-    /// refresh token works once (RFC 6749 section 10.4; OAuth 2.0 Security BCP, RFC 9700
-    /// section 4.14.2).
+    /// Exchanges a refresh token for a new access token and a new refresh token of the same
+    /// family. The old refresh token is revoked atomically
+    /// ([`AuthStore::rotate_refresh_token`]), so each refresh token works once (RFC 6749
+    /// section 10.4); presenting one that was already used or revoked also revokes every
+    /// token of its family (OAuth 2.0 Security BCP, RFC 9700 section 4.14.2: of an attacker
+    /// and the client holding copies, whoever refreshes second is refused, and the one who
+    /// refreshed first loses the new token too).
     ///
     /// # Errors
     /// [`DomainError::Unauthenticated`] with the reason: invalid/expired token, an access
@@ -197,11 +200,20 @@ impl Authenticator {
         if self.inner.users.user(user_id).await?.is_none() {
             return Err(DomainError::Unauthenticated("user no longer exists".into()));
         }
-        let (refresh, record) = self.new_refresh_token(user_id, p.workspace_id)?;
+        let refused = || DomainError::Unauthenticated("refresh token revoked or already used".into());
+        let Some(old) = self.inner.store.refresh_token(&p.token_id).await? else {
+            tracing::warn!(user = %user_id, jti = %p.token_id, "unknown refresh token");
+            return Err(refused());
+        };
+        let (refresh, record) = self.new_refresh_token(user_id, p.workspace_id, Some(&old.family_id))?;
         let now = Millis::now();
         if !self.inner.store.rotate_refresh_token(&p.token_id, &record, now).await? {
-            tracing::warn!(user = %user_id, jti = %p.token_id, "reuse of a revoked or unknown refresh token");
-            return Err(DomainError::Unauthenticated("refresh token revoked or already used".into()));
+            let revoked = self.inner.store.revoke_refresh_family(&old.family_id, now).await?;
+            tracing::warn!(
+                user = %user_id, jti = %p.token_id, family = %old.family_id, revoked,
+                "reuse of a revoked refresh token: its family is revoked"
+            );
+            return Err(refused());
         }
         self.pair_with_refresh(user_id, p.workspace_id, refresh)
     }
@@ -360,10 +372,17 @@ impl Authenticator {
         })
     }
 
-    fn new_refresh_token(&self, user: UserId, ws: WorkspaceId) -> Result<(String, RefreshTokenRecord), DomainError> {
+    /// A new refresh token of `family` (`None`: the first of a new family, named after it).
+    fn new_refresh_token(
+        &self,
+        user: UserId,
+        ws: WorkspaceId,
+        family: Option<&str>,
+    ) -> Result<(String, RefreshTokenRecord), DomainError> {
         let ttl = self.inner.cfg.refresh_ttl_secs;
         let (token, claims) = self.inner.tokens.issue(user.to_string(), ws, TokenUse::Refresh, ttl, None)?;
         let record = RefreshTokenRecord {
+            family_id: family.map_or_else(|| claims.jti.clone(), str::to_owned),
             jti: claims.jti,
             user_id: user,
             workspace_id: ws,
@@ -387,7 +406,7 @@ impl Authenticator {
     }
 
     async fn issue_user_pair(&self, user: UserId, ws: WorkspaceId) -> Result<TokenPair, DomainError> {
-        let (refresh, record) = self.new_refresh_token(user, ws)?;
+        let (refresh, record) = self.new_refresh_token(user, ws, None)?;
         self.inner.store.insert_refresh_token(&record).await?;
         self.pair_with_refresh(user, ws, refresh)
     }

@@ -161,6 +161,9 @@ impl AuthStore for FlakyStore {
     async fn rotate_refresh_token(&self, old_jti: &str, new: &RefreshTokenRecord, now: Millis) -> StoreResult<bool> {
         self.inner.rotate_refresh_token(old_jti, new, now).await
     }
+    async fn revoke_refresh_family(&self, family_id: &str, now: Millis) -> StoreResult<u64> {
+        self.inner.revoke_refresh_family(family_id, now).await
+    }
     async fn revoke_refresh_token(&self, jti: &str, now: Millis) -> StoreResult<bool> {
         self.inner.revoke_refresh_token(jti, now).await
     }

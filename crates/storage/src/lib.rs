@@ -80,6 +80,10 @@ pub trait AuthStore: Send + Sync {
     /// Atomically revokes `old_jti` (only if not yet revoked) and stores `new`: refresh token
     /// rotation. Returns `false`, storing nothing, when `old_jti` was already revoked or unknown.
     async fn rotate_refresh_token(&self, old_jti: &str, new: &RefreshTokenRecord, now: Millis) -> StoreResult<bool>;
+    /// Revokes every unrevoked refresh token of the family `family_id` (its first token's
+    /// `jti`, which belongs to the family too); returns how many were revoked. Used when a
+    /// rotated token is presented again (RFC 9700 section 4.14.2).
+    async fn revoke_refresh_family(&self, family_id: &str, now: Millis) -> StoreResult<u64>;
     /// Revokes a refresh token; `false` when unknown or already revoked.
     async fn revoke_refresh_token(&self, jti: &str, now: Millis) -> StoreResult<bool>;
     /// Registers an OAuth2 client (client_credentials grant) with its secret hash.

@@ -29,8 +29,11 @@ pub struct RefreshTokenRecord {
     pub issued_at: Millis,
     /// Expiry instant.
     pub expires_at: Millis,
-    /// Revocation instant (logout or rotation).
+    /// Revocation instant (logout, rotation, or reuse of a token of its family).
     pub revoked_at: Option<Millis>,
+    /// The family: the `jti` of the token the login issued; rotation passes it on (RFC 9700
+    /// section 4.14.2: reuse of a rotated token revokes the family).
+    pub family_id: String,
 }
 
 /// An OAuth2 confidential client (RFC 6749 section 2.3.1) for the client_credentials grant.

@@ -60,6 +60,7 @@ backend_tests!(
     outbox_pending_ordered_and_marked,
     outbox_finds_row_that_committed_late,
     refresh_token_rotation_is_single_use,
+    refresh_family_revocation_spares_other_families,
     signing_key_insert_if_absent_agrees,
     username_conflict_and_lookup,
     dm_key_conflict,

@@ -84,19 +84,25 @@ pub async fn refresh_rotates_and_detects_reuse<S: Stores>(store: Arc<S>) {
     let ws = WorkspaceId::DEFAULT;
     let u = a.register(ws, "erin", "password-erin", None).await.unwrap();
     let first = a.login(ws, "erin", "password-erin").await.unwrap();
+    let other_device = a.login(ws, "erin", "password-erin").await.unwrap().refresh_token.unwrap();
     let r1 = first.refresh_token.unwrap();
     let second = a.refresh(&r1).await.unwrap();
     let r2 = second.refresh_token.clone().unwrap();
     assert_ne!(r1, r2);
     assert_eq!(a.verify_access_token(&second.access_token).unwrap().user_id(), Some(u.id));
-    // Reusing the rotated token fails, and so does the grant form.
+    // The new one works once.
+    let third = a.refresh_grant(&r2).await.unwrap();
+    let r3 = third.refresh_token.clone().unwrap();
+    assert!(a.refresh(&r2).await.is_err());
+    // Reusing a rotated token fails, and so does the grant form; it also revokes the
+    // token its family holds now (RFC 9700 section 4.14.2: r3 may be an attacker's).
     assert_eq!(unauthenticated(a.refresh(&r1).await.unwrap_err()), "refresh token revoked or already used");
+    assert_eq!(unauthenticated(a.refresh(&r3).await.unwrap_err()), "refresh token revoked or already used");
     let e = a.refresh_grant(&r1).await.unwrap_err();
     assert_eq!(e.error, OAuthErrorCode::InvalidGrant);
     assert_eq!(e.error.http_status(), 400);
-    // The new one works once.
-    let third = a.refresh_grant(&r2).await.unwrap();
-    assert!(a.refresh(&r2).await.is_err());
+    // Another login is another family: untouched.
+    assert!(a.refresh(&other_device).await.is_ok(), "the other device's session stays");
     // An access token is not a refresh token.
     assert!(a.refresh(&third.access_token).await.is_err());
     assert!(a.refresh("garbage").await.is_err());

@@ -6,12 +6,15 @@ use sea_query::{Expr, ExprTrait, Order, Query};
 use sqlx::any::AnyRow;
 
 use super::schema::{OauthClients as Oc, RefreshTokens as Rt, SigningKeys as Sk};
-use super::{SqlStore, db_err, execute, fetch_optional, get_i64, get_id, get_opt_i64, get_str};
+use super::{SqlStore, db_err, execute, fetch_optional, get_i64, get_id, get_opt_i64, get_opt_str, get_str};
 use crate::{AuthStore, OAuthClientRecord, RefreshTokenRecord, SigningKeyRecord, StoreError, StoreResult};
 
 fn decode_token(row: &AnyRow) -> Result<RefreshTokenRecord, StoreError> {
+    let jti = get_str(row, "jti")?;
     Ok(RefreshTokenRecord {
-        jti: get_str(row, "jti")?,
+        // Tokens from before families were recorded are their own family.
+        family_id: get_opt_str(row, "family_id")?.unwrap_or_else(|| jti.clone()),
+        jti,
         user_id: get_id(row, "user_id")?,
         workspace_id: get_id(row, "workspace_id")?,
         issued_at: Millis(get_i64(row, "issued_at")?),
@@ -23,7 +26,7 @@ fn decode_token(row: &AnyRow) -> Result<RefreshTokenRecord, StoreError> {
 fn token_insert(t: &RefreshTokenRecord) -> sea_query::InsertStatement {
     Query::insert()
         .into_table(Rt::Table)
-        .columns([Rt::Jti, Rt::UserId, Rt::WorkspaceId, Rt::IssuedAt, Rt::ExpiresAt, Rt::RevokedAt])
+        .columns([Rt::Jti, Rt::UserId, Rt::WorkspaceId, Rt::IssuedAt, Rt::ExpiresAt, Rt::RevokedAt, Rt::FamilyId])
         .values_panic([
             t.jti.clone().into(),
             t.user_id.to_string().into(),
@@ -31,6 +34,7 @@ fn token_insert(t: &RefreshTokenRecord) -> sea_query::InsertStatement {
             t.issued_at.0.into(),
             t.expires_at.0.into(),
             t.revoked_at.map(|m| m.0).into(),
+            t.family_id.clone().into(),
         ])
         .to_owned()
 }
@@ -93,7 +97,7 @@ impl AuthStore for SqlStore {
 
     async fn refresh_token(&self, jti: &str) -> StoreResult<Option<RefreshTokenRecord>> {
         let q = Query::select()
-            .columns([Rt::Jti, Rt::UserId, Rt::WorkspaceId, Rt::IssuedAt, Rt::ExpiresAt, Rt::RevokedAt])
+            .columns([Rt::Jti, Rt::UserId, Rt::WorkspaceId, Rt::IssuedAt, Rt::ExpiresAt, Rt::RevokedAt, Rt::FamilyId])
             .from(Rt::Table)
             .and_where(Expr::col(Rt::Jti).eq(jti))
             .to_owned();
@@ -117,6 +121,23 @@ impl AuthStore for SqlStore {
 
     async fn revoke_refresh_token(&self, jti: &str, now: Millis) -> StoreResult<bool> {
         Ok(execute(self.writer(), self.dialect(), &revoke(jti, now)).await? == 1)
+    }
+
+    async fn revoke_refresh_family(&self, family_id: &str, now: Millis) -> StoreResult<u64> {
+        let q = Query::update()
+            .table(Rt::Table)
+            .value(Rt::RevokedAt, now.0)
+            .cond_where(
+                sea_query::Cond::all()
+                    .add(
+                        sea_query::Cond::any()
+                            .add(Expr::col(Rt::FamilyId).eq(family_id))
+                            .add(Expr::col(Rt::Jti).eq(family_id)),
+                    )
+                    .add(Expr::col(Rt::RevokedAt).is_null()),
+            )
+            .to_owned();
+        execute(self.writer(), self.dialect(), &q).await
     }
 
     async fn create_oauth_client(&self, client: &OAuthClientRecord) -> StoreResult<()> {

@@ -34,6 +34,7 @@ pub(crate) enum RefreshTokens {
     IssuedAt,
     ExpiresAt,
     RevokedAt,
+    FamilyId,
 }
 
 /// `oauth_clients`

@@ -13,7 +13,36 @@ fn token(jti: &str, user: UserId) -> RefreshTokenRecord {
         issued_at: Millis(1),
         expires_at: Millis(1_000_000),
         revoked_at: None,
+        family_id: jti.into(),
     }
+}
+
+/// A token of `family`.
+fn in_family(jti: &str, user: UserId, family: &str) -> RefreshTokenRecord {
+    RefreshTokenRecord { family_id: family.into(), ..token(jti, user) }
+}
+
+/// Revoking a family revokes its unrevoked tokens (the first one included, whose jti names
+/// the family), leaves revocation instants already set and other families alone.
+pub async fn refresh_family_revocation_spares_other_families(h: &Harness) {
+    let s = &h.store;
+    let u = UserId::new();
+    s.insert_refresh_token(&token("f1", u)).await.unwrap();
+    assert!(s.rotate_refresh_token("f1", &in_family("f1-b", u, "f1"), Millis(5)).await.unwrap());
+    assert!(s.rotate_refresh_token("f1-b", &in_family("f1-c", u, "f1"), Millis(6)).await.unwrap());
+    s.insert_refresh_token(&token("f2", u)).await.unwrap();
+    assert_eq!(s.refresh_token("f1-c").await.unwrap().unwrap().family_id, "f1");
+
+    assert_eq!(s.revoke_refresh_family("f1", Millis(9)).await.unwrap(), 1, "only f1-c was live");
+    assert_eq!(s.refresh_token("f1-c").await.unwrap().unwrap().revoked_at, Some(Millis(9)));
+    assert_eq!(s.refresh_token("f1").await.unwrap().unwrap().revoked_at, Some(Millis(5)), "kept");
+    assert_eq!(s.refresh_token("f2").await.unwrap().unwrap().revoked_at, None, "another family");
+    assert_eq!(s.revoke_refresh_family("f1", Millis(10)).await.unwrap(), 0);
+    // A token stored before families were recorded (NULL) is its own family.
+    s.insert_refresh_token(&token("legacy", u)).await.unwrap();
+    super::admin_exec(&h.url, "UPDATE refresh_tokens SET family_id = NULL WHERE jti = 'legacy'", "database").await;
+    assert_eq!(s.refresh_token("legacy").await.unwrap().unwrap().family_id, "legacy");
+    assert_eq!(s.revoke_refresh_family("legacy", Millis(11)).await.unwrap(), 1);
 }
 
 /// 8 concurrent rotations of one refresh token: exactly one succeeds.

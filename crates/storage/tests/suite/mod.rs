@@ -108,7 +108,7 @@ impl Harness {
     }
 }
 
-async fn admin_exec(url: &str, sql: &str, what: &str) {
+pub(crate) async fn admin_exec(url: &str, sql: &str, what: &str) {
     let mut conn = AnyConnection::connect(url)
         .await
         .unwrap_or_else(|e| panic!("{what} is not reachable at {url}: {e}. This test needs it; it is not skipped."));
