@@ -147,7 +147,7 @@ impl Indexer {
         let t0 = Millis::now();
         let watermark = self.index.stats()?.watermark;
         let n = scan(&self.index, &self.store, Millis(watermark.0.saturating_sub(CATCH_UP_MARGIN_MS)), |_| {}).await?;
-        tracing::info!(messages = n, since_ms = watermark.0, "search index caught up from the database");
+        tracing::info!(messages = n, since = %watermark.to_rfc3339(), "search index caught up from the database");
         let consumer = self.log.subscribe(CONSUMER_GROUP).await.map_err(|e| unavailable(&e))?;
         scan(&self.index, &self.store, Millis(t0.0.saturating_sub(CATCH_UP_MARGIN_MS)), |_| {}).await?;
         Ok(consumer)

@@ -161,7 +161,7 @@ pub fn main(cli: Cli) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
+            // Once, on stderr (a log line too would print it twice on a terminal).
             eprintln!("chat-sys: {e:#}");
             ExitCode::FAILURE
         }
@@ -169,16 +169,22 @@ pub fn main(cli: Cli) -> ExitCode {
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    let stopped = |r: anyhow::Result<()>| {
+        if r.is_ok() {
+            tracing::info!("chat-sys stopped");
+        }
+        r
+    };
     match command {
-        Command::Serve => crate::serve::run(config, shutdown_signal()).await,
-        Command::Core => crate::roles::core::run(config, shutdown_signal(), |_| {}).await,
-        Command::Fanout => crate::roles::fanout::run(config, shutdown_signal(), |_| {}).await,
+        Command::Serve => stopped(crate::serve::run(config, shutdown_signal()).await),
+        Command::Core => stopped(crate::roles::core::run(config, shutdown_signal(), |_| {}).await),
+        Command::Fanout => stopped(crate::roles::fanout::run(config, shutdown_signal(), |_| {}).await),
         Command::Gateway { node_id } => {
             let mut config = config;
             if let Some(id) = node_id {
                 config.gateway.node_id = id;
             }
-            crate::roles::gateway::run(config, shutdown_signal(), |_| {}).await
+            stopped(crate::roles::gateway::run(config, shutdown_signal(), |_| {}).await)
         }
         Command::Migrate => {
             let store = crate::serve::open_store(&config).await?;

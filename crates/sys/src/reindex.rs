@@ -182,7 +182,11 @@ pub async fn full_text_maintenance(sql: &SqlStore, on: bool) -> anyhow::Result<F
     match change {
         FullTextChange::Unchanged => {}
         FullTextChange::Dropped => {
-            tracing::info!(ms, "search: writes no longer maintain the database's full-text index (not the engine)");
+            tracing::info!(
+                ms,
+                "search: the engine is tantivy, so the database's own full-text index is no longer maintained \
+                 (search.engine = \"database\" rebuilds it)"
+            );
         }
         FullTextChange::Rebuilt => tracing::info!(ms, "search: the database's full-text index was rebuilt"),
     }
