@@ -2,7 +2,8 @@
 //!
 //! Authorization: a service credential may do everything (acting for the user named in the
 //! request); a user token registers, pings, lists and removes only its own connections (a
-//! connection id registered by another user is ALREADY_EXISTS), sees
+//! connection id registered by another user is ALREADY_EXISTS; a gateway node without live
+//! connections, i.e. one no gateway registered, is FAILED_PRECONDITION), sees
 //! online users of its own workspace only, and may not list by gateway node or everything
 //! (nor look up other users with `GetConnectionsByUsers`).
 
@@ -107,6 +108,13 @@ impl ConnectionManager for ConnectionApi {
             let all = self.0.registry.all_connections().await.map_err(pipeline_status)?;
             if all.iter().any(|x| x.connection_id == c.connection_id && x.user_id != user) {
                 return Err(domain_status(DomainError::Conflict("connection_id is registered by another user".into())));
+            }
+            // Only a gateway (service credential) brings a node into being: a user naming
+            // nodes at will would make the delivery layer keep a stream per invented name.
+            if !all.iter().any(|x| x.gateway_node_id == c.gateway_node_id) {
+                return Err(Status::failed_precondition(
+                    "connection.gateway_node_id names no gateway with live connections",
+                ));
             }
             (now, now)
         };

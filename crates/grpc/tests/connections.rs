@@ -95,10 +95,34 @@ async fn every_rpc_with_a_service_credential() {
     assert_eq!(all.connections.len(), 2);
 }
 
+/// Registers a connection of `user` on `node` with a service credential (as a gateway does),
+/// which makes `node` a live gateway.
+async fn gateway_registers(s: &Stack, user: &TestUser, id: &str, node: &str) {
+    let svc = s.service_token().await;
+    let req = RegisterConnectionRequest { connection: Some(conn(id, user, node)), user_id: user.id.to_string() };
+    assert!(
+        s.conn_client().register_connection(authed(&svc, req)).await.expect("gateway registers").into_inner().success
+    );
+}
+
+#[tokio::test]
+async fn a_user_cannot_name_a_gateway_node_that_no_gateway_registered() {
+    let s = Stack::start().await;
+    let (alice, carol) = (s.user("alice").await, s.user("carol").await);
+    let mut c = s.conn_client();
+    let req = RegisterConnectionRequest { connection: Some(conn("a1", &alice, "invented")), user_id: String::new() };
+    let err = c.register_connection(authed(&alice.token, req)).await.expect_err("an invented node");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    gateway_registers(&s, &carol, "c1", "gw-real").await;
+    let req = RegisterConnectionRequest { connection: Some(conn("a1", &alice, "gw-real")), user_id: String::new() };
+    assert!(c.register_connection(authed(&alice.token, req)).await.expect("a live node").into_inner().success);
+}
+
 #[tokio::test]
 async fn a_user_manages_only_its_own_connections() {
     let s = Stack::start().await;
-    let (alice, bob) = (s.user("alice").await, s.user("bob").await);
+    let (alice, bob, carol) = (s.user("alice").await, s.user("bob").await, s.user("carol").await);
+    gateway_registers(&s, &carol, "c1", "gw-1").await;
     let mut c = s.conn_client();
     // userId empty: the token's user.
     let mut mine = conn("a1", &alice, "gw-1");
@@ -137,7 +161,7 @@ async fn a_user_manages_only_its_own_connections() {
         .expect("online")
         .into_inner()
         .user_ids;
-    assert_eq!(online.len(), 2);
+    assert_eq!(online.len(), 3, "alice, bob and carol (the gateway's user)");
     let err = c
         .get_online_users(authed(&alice.token, GetOnlineUsersRequest { workspace_id: WorkspaceId::new().to_string() }))
         .await
@@ -158,7 +182,8 @@ async fn a_user_manages_only_its_own_connections() {
 #[tokio::test]
 async fn a_user_holds_a_bounded_number_of_connections_on_the_servers_clock() {
     let s = Stack::start().await;
-    let alice = s.user("alice").await;
+    let (alice, carol) = (s.user("alice").await, s.user("carol").await);
+    gateway_registers(&s, &carol, "c1", "gw-fake").await;
     let mut c = s.conn_client();
     // A ping "from the year 9999" must not keep the connection alive forever.
     let far_future = Some(Timestamp { seconds: 253_402_300_799, nanos: 0 });

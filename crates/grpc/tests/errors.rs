@@ -76,6 +76,11 @@ async fn already_exists_for_another_users_connection_id() {
         gateway_node_id: "gw".into(),
         ..Default::default()
     };
+    // The node is live: a gateway (service credential) registered a connection on it.
+    let mut gateway_conn = conn(alice.id);
+    gateway_conn.connection_id = "gateway-registered".into();
+    let req = RegisterConnectionRequest { connection: Some(gateway_conn), user_id: alice.id.to_string() };
+    s.conn_client().register_connection(authed(&s.service_token().await, req)).await.expect("a gateway registers");
     let req = RegisterConnectionRequest { connection: Some(conn(alice.id)), user_id: String::new() };
     s.conn_client().register_connection(authed(&alice.token, req)).await.expect("alice registers");
     let req = RegisterConnectionRequest { connection: Some(conn(bob.id)), user_id: String::new() };

@@ -283,7 +283,13 @@ def _():
 @check("ConnectionManager: register, ping, unregister (user token)")
 def _():
     cid = f"py-{uuid.uuid4()}"
-    c = connection_pb2.Connection(connection_id=cid, gateway_node_id="py-node", device_type="python")
+    # A node no gateway registered is refused; the STOMP session's node is live.
+    invented = connection_pb2.Connection(connection_id=cid, gateway_node_id="py-node", device_type="python")
+    expect_code(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        lambda: conns.RegisterConnection(connection_pb2.RegisterConnectionRequest(connection=invented), metadata=md(TOKEN_C)),
+    )
+    c = connection_pb2.Connection(connection_id=cid, gateway_node_id=STATE["node"], device_type="python")
     r = conns.RegisterConnection(connection_pb2.RegisterConnectionRequest(connection=c), metadata=md(TOKEN_C))
     assert r.success
     r = conns.UpdateLastPing(connection_pb2.UpdateLastPingRequest(connection_id=cid), metadata=md(TOKEN_C))
