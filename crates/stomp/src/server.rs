@@ -68,7 +68,19 @@ pub fn receipt(receipt_id: &str) -> Frame {
 /// carried `receipt`, and an optional detail `body` (sent with
 /// `content-type:text/plain` when non-empty). The server closes the connection
 /// after sending it.
+///
+/// `message` often quotes what the client sent (an unknown command, a bad header): control
+/// characters in it are replaced (CR, LF and tab by a space, the others, NUL included, by
+/// U+FFFD), so the header stays one line in every version and a NUL cannot end the frame early.
 pub fn error(message: &str, receipt_id: Option<&str>, body: impl Into<Bytes>) -> Frame {
+    let message: String = message
+        .chars()
+        .map(|c| match c {
+            '\r' | '\n' | '\t' => ' ',
+            c if c.is_control() => '\u{FFFD}',
+            c => c,
+        })
+        .collect();
     let mut frame = Frame::new(Command::Error).with_header("message", message).with_body(body);
     if let Some(id) = receipt_id {
         frame.headers.push("receipt-id", id);
@@ -88,6 +100,17 @@ pub fn version_error(message: &str) -> Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_messages_lose_control_characters_and_stay_one_frame() {
+        let f = error("unknown command '\0\u{1}a\nb'", None, Bytes::new());
+        assert_eq!(f.header("message"), Some("unknown command '\u{FFFD}\u{FFFD}a b'"));
+        for v in [Version::V1_0, Version::V1_1, Version::V1_2] {
+            let mut buf = bytes::BytesMut::new();
+            crate::encode_for_version(&f, v, &mut buf).expect("encodable in every version");
+            assert_eq!(buf.iter().filter(|&&b| b == 0).count(), 1, "only the frame's own NUL");
+        }
+    }
 
     #[test]
     fn connected_carries_version_and_heart_beat() {
