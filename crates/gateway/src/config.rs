@@ -88,8 +88,11 @@ pub struct GatewayConfig {
     pub replay_read_ahead: usize,
     /// Conversations in the `resume` headers of one SUBSCRIBE. Default 1,024.
     pub max_resume_conversations: usize,
-    /// How long the member list of a conversation is cached (typing and
-    /// `conversationMemberIds`), in ms; membership events invalidate it at once. Default 30,000.
+    /// How long the member list of a conversation is cached (typing recipients and
+    /// `conversationMemberIds`), in ms; membership events passing through this gateway
+    /// invalidate it at once, and forwarded typing is authorized against the core, not the
+    /// cache. The bound on how stale a list can be when no membership event reached this
+    /// gateway (every member's device offline at the change). Default 5,000.
     pub member_cache_ttl_ms: u64,
     /// On shutdown, how long sessions get to flush pending frames, in ms. Default 5,000.
     pub shutdown_grace_ms: u64,
@@ -217,7 +220,7 @@ impl Default for GatewayConfig {
             replay_page_size: 500,
             replay_read_ahead: 2,
             max_resume_conversations: 1024,
-            member_cache_ttl_ms: 30_000,
+            member_cache_ttl_ms: 5_000,
             shutdown_grace_ms: 5_000,
             close_linger_ms: 1_000,
             sockjs: SockJsConfig::default(),

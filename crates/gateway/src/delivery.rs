@@ -291,6 +291,22 @@ impl MemberCache {
         if let Some(ids) = self.cached(actor, conv) {
             return Ok(ids);
         }
+        self.fetch(core, actor, conv).await
+    }
+
+    /// The members of `conv` read from the core now (which authorizes `actor`), cached for
+    /// later [`MemberCache::get`]s. For decisions a stale list must not make: a member removed
+    /// while no `USER_LEFT` passed through this gateway is still in a cached list until the
+    /// TTL.
+    ///
+    /// # Errors
+    /// The core's refusal when the actor is not a member.
+    pub async fn fetch(
+        &self,
+        core: &dyn GatewayCore,
+        actor: UserId,
+        conv: ConversationId,
+    ) -> Result<Arc<Vec<UserId>>, DomainError> {
         let ids = Arc::new(core.member_ids(actor, conv).await?);
         if !ids.contains(&actor) {
             return Err(DomainError::Forbidden("not a member of this conversation".into()));

@@ -68,6 +68,30 @@ async fn a_session_that_ends_while_typing_sends_the_stop() {
     assert_eq!(stop[0]["userId"], a.id.to_string());
 }
 
+/// The gateway caches member lists; a member removed while no `USER_LEFT` passed through it
+/// (every device offline) is still in the cached list, but a forwarded typing signal is
+/// authorized against the core's current list.
+#[tokio::test]
+async fn a_removed_member_cannot_type_while_the_gateway_still_caches_the_old_list() {
+    let stack = Stack::start(test_config()).await;
+    let (a, b, c) = (stack.user("alice").await, stack.user("bob").await, stack.user("carol").await);
+    let ch = stack.channel(&a, "general", &[&b, &c]).await;
+    let mut b1 = stack.client(&b).await;
+    b1.send_json("/app/typing", &json!({"conversationId": ch, "typing": true}), Some("warm")).await;
+    b1.until_receipt("warm").await;
+    b1.close().await;
+    stack.service.remove_member(a.id, ch, b.id).await.unwrap();
+
+    let mut c1 = stack.client(&c).await;
+    let mut b2 = stack.client(&b).await;
+    // Past the gate's start interval, so this start would be forwarded.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    b2.send_json("/app/typing", &json!({"conversationId": ch, "typing": true}), None).await;
+    let err = b2.until_error().await;
+    assert!(err.header("message").unwrap_or("").contains("member"), "{err:?}");
+    assert!(c1.events_within("TYPING", QUIET).await.is_empty(), "nothing from a removed member reaches the members");
+}
+
 #[tokio::test]
 async fn typing_in_a_conversation_of_others_is_an_error() {
     let stack = Stack::start(test_config()).await;

@@ -92,12 +92,14 @@ impl TypingGate {
 }
 
 impl Session {
-    /// Handles a `/app/typing` body: authorizes (membership), applies the gate, forwards.
+    /// Handles a `/app/typing` body: authorizes (membership), applies the gate, forwards. A
+    /// signal the gate drops is authorized against the cached member list; one that is
+    /// forwarded, against the core's current list (which also names its recipients), so a
+    /// removed member's typing is refused even while a cached list still holds them.
     pub(super) async fn send_typing(&mut self, body: TypingSend) -> Result<(), StompError> {
         let me = self.identity();
         let shared = &self.shared;
-        let members =
-            shared.members.get(shared.core.as_ref(), me.user_id, body.conversation_id).await.map_err(domain_error)?;
+        shared.members.get(shared.core.as_ref(), me.user_id, body.conversation_id).await.map_err(domain_error)?;
         let gate = TypingGate::global();
         let now = Instant::now();
         let forward = if body.typing {
@@ -110,6 +112,8 @@ impl Session {
             metrics::counter!(TYPING_DROPPED_METRIC, "typing" => kind).increment(1);
             return Ok(());
         }
+        let members =
+            shared.members.fetch(shared.core.as_ref(), me.user_id, body.conversation_id).await.map_err(domain_error)?;
         if body.typing {
             if self.typing_in.len() >= 1024 {
                 self.typing_in
