@@ -70,6 +70,12 @@ pub struct GatewayConfig {
     /// A connection is closed when nothing was received for the negotiated client interval
     /// times this factor. Default 2.
     pub heartbeat_grace_factor: u32,
+    /// A raw WebSocket session whose client sends no STOMP heart-beats (`heart-beat:0,...`)
+    /// gets a WebSocket Ping after this long without receiving anything, and is closed when
+    /// nothing (not even the Pong) arrives within as long again, so a vanished client cannot
+    /// stay registered (online, counted against `max_sessions_per_user`) forever. In ms;
+    /// 0 = never. Default 30,000.
+    pub liveness_probe_ms: u64,
     /// Minimum interval between two registry `last ping` updates of one connection, in ms.
     /// Default 10,000.
     pub registry_touch_interval_ms: u64,
@@ -213,6 +219,7 @@ impl Default for GatewayConfig {
             heartbeat_receive_ms: 10_000,
             heartbeat_min_ms: 1_000,
             heartbeat_grace_factor: 2,
+            liveness_probe_ms: 30_000,
             registry_touch_interval_ms: 10_000,
             max_transactions_per_session: 4,
             max_frames_per_transaction: 128,

@@ -117,6 +117,9 @@ pub(crate) enum Outbound {
     Unsubscribe(Box<(String, Option<Bytes>)>),
     /// Delivery entries were lost: repair these conversations from the store (empty = all).
     Resync(Arc<Vec<ConversationId>>),
+    /// Write what is buffered, then a liveness probe (a WebSocket Ping, see
+    /// [`crate::session::OutboundSink`]).
+    Probe,
 }
 
 /// A live local connection as the hub sees it.

@@ -126,3 +126,32 @@ async fn registry_touches_do_not_postpone_the_heart_beat_timeout() {
     assert!(err.header("message").unwrap_or("").contains("heart-beat timeout"), "{err:?}");
     assert!(a1.wait_closed(common::WAIT).await);
 }
+
+/// A client without heart-beats gets a WebSocket Ping once nothing arrived for
+/// `liveness_probe_ms`; its WebSocket's Pong keeps the session; a client that answers nothing
+/// (frozen, gone without a FIN) is closed, so it does not stay registered forever.
+#[tokio::test]
+async fn clients_without_heart_beats_are_probed_with_websocket_pings() {
+    let cfg = GatewayConfig { liveness_probe_ms: 300, ..test_config() };
+    let stack = Stack::start(cfg).await;
+    let a = stack.user("alice").await;
+    let auth = format!("Bearer {}", a.token);
+
+    // Keeps reading (its WebSocket answers each Ping with a Pong): still served after 5
+    // probe intervals.
+    let mut alive = stack.ws("/ws").await;
+    alive.connect(&[("authorization", &auth), ("heart-beat", "0,0")]).await;
+    assert!(alive.events_within("MESSAGE", Duration::from_millis(1_500)).await.is_empty());
+    alive.subscribe("m", "/user/queue/messages", &[]).await;
+    let r = alive.receipt_id();
+    alive.send_frame(&chat_stomp::Frame::new(chat_stomp::Command::Disconnect).with_header("receipt", &r)).await;
+    alive.until_receipt(&r).await;
+
+    // Reads nothing (no Pong): closed after the probe went unanswered.
+    let mut frozen = stack.ws("/ws").await;
+    frozen.connect(&[("authorization", &auth), ("heart-beat", "0,0")]).await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let err = frozen.until_error().await;
+    assert!(err.header("message").unwrap_or("").contains("liveness timeout"), "{err:?}");
+    assert!(frozen.wait_closed(Duration::from_secs(5)).await);
+}

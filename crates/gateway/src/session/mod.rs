@@ -168,6 +168,10 @@ pub(crate) struct Session {
     registered: bool,
     /// Close when nothing was received for this long (negotiated heart-beat × grace).
     receive_timeout: Option<Duration>,
+    /// Without client heart-beats: probe (WebSocket Ping) after this long without receiving
+    /// anything, and close when the probe gets no answer within as long again
+    /// ([`crate::GatewayConfig::liveness_probe_ms`]; `None` when the transport cannot).
+    probe_after: Option<Duration>,
     /// Subscription ids in use and their destinations (ids must be unique; count is limited).
     subscriptions: HashMap<String, SubscribeDestination>,
     /// Open transactions and their buffered (already validated) SENDs.
@@ -217,7 +221,9 @@ impl Session {
         close: Arc<CloseStatus>,
         linger: Option<Duration>,
     ) -> impl Future<Output = ()> + Send + 'static {
-        let Transport { inbound, outbound } = transport;
+        let Transport { inbound, outbound, answers_pings } = transport;
+        let probe_after = (answers_pings && shared.cfg.liveness_probe_ms > 0)
+            .then(|| Duration::from_millis(shared.cfg.liveness_probe_ms));
         let (tx, rx) = crate::queue::channel(shared.cfg.outbound_queue_len);
         let id: Arc<str> = uuid::Uuid::now_v7().to_string().into();
         let handle = ConnHandle { session_id: id.clone(), tx, stop: CancellationToken::new(), close };
@@ -233,6 +239,7 @@ impl Session {
             identity: None,
             registered: false,
             receive_timeout: None,
+            probe_after,
             subscriptions: HashMap::new(),
             transactions: HashMap::new(),
             transaction_bytes: 0,
@@ -332,11 +339,14 @@ impl Session {
         let shutdown = self.shared.shutdown.clone();
         // The token's expiry as an instant, computed once after CONNECT (not per frame).
         let mut expiry: Option<Option<Instant>> = None;
+        // When a liveness probe went out with nothing received since.
+        let mut probed: Option<Instant> = None;
         loop {
-            let deadline = match (self.identity, self.receive_timeout) {
-                (None, _) => Some(connect_deadline),
-                (Some(_), Some(t)) => Some(last_received + t),
-                (Some(_), None) => None,
+            let deadline = match (self.identity, self.receive_timeout, self.probe_after) {
+                (None, _, _) => Some(connect_deadline),
+                (Some(_), Some(t), _) => Some(last_received + t),
+                (Some(_), None, Some(p)) => Some(probed.unwrap_or(last_received) + p),
+                (Some(_), None, None) => None,
             };
             if expiry.is_none()
                 && let Some(identity) = self.identity
@@ -368,8 +378,15 @@ impl Session {
                     if deadline.is_some_and(|d| now >= d) {
                         let message = if self.identity.is_none() {
                             "CONNECT timeout: no CONNECT frame received in time"
-                        } else {
+                        } else if self.receive_timeout.is_some() {
                             "heart-beat timeout: nothing received within the negotiated interval"
+                        } else if probed.is_none() {
+                            // No heart-beats negotiated: ask the client's WebSocket for a Pong.
+                            self.handle.offer(Outbound::Probe);
+                            probed = Some(now);
+                            continue;
+                        } else {
+                            "liveness timeout: no heart-beats and no answer to a WebSocket ping"
                         };
                         return self.fail(StompError::new(message));
                     }
@@ -382,6 +399,7 @@ impl Session {
                 msg = stream.next() => msg,
             };
             last_received = Instant::now();
+            probed = None;
             let Some(data) = msg else {
                 self.inbound_ended = true;
                 if self.handle.close.too_big.load(Ordering::Acquire) {

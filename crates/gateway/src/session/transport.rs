@@ -14,7 +14,8 @@ use futures::{Sink, StreamExt};
 use crate::delivery::CloseStatus;
 
 /// The outbound half of a transport: each item is one write of coalesced STOMP bytes; an
-/// error means the client is gone.
+/// error means the client is gone. An empty item is a liveness probe: a WebSocket Ping on
+/// transports that [`Transport::answers_pings`] (nothing is ever written empty otherwise).
 pub(crate) type OutboundSink = std::pin::Pin<Box<dyn Sink<Bytes, Error = ()> + Send>>;
 
 /// What carries one STOMP session.
@@ -24,6 +25,10 @@ pub(crate) struct Transport {
     pub inbound: BoxStream<'static, Bytes>,
     /// Outbound writes; closed when the session ends.
     pub outbound: OutboundSink,
+    /// Whether an empty outbound item sends a WebSocket Ping whose Pong arrives as an empty
+    /// inbound item (raw WebSocket; RFC 6455 section 5.5.2: clients answer pings without the
+    /// application), so a client without STOMP heart-beats can still be checked for life.
+    pub answers_pings: bool,
 }
 
 impl Transport {
@@ -36,7 +41,7 @@ impl Transport {
         let (sink, stream) = socket.split();
         let inbound = WsInbound { inner: stream, status: status.clone(), done: false }.boxed();
         let outbound = WsSink { inner: sink, status: status.clone(), close_sent: false };
-        (Transport { inbound, outbound: Box::pin(outbound) }, status)
+        (Transport { inbound, outbound: Box::pin(outbound), answers_pings: true }, status)
     }
 }
 
@@ -58,7 +63,8 @@ impl futures::Stream for WsInbound {
             match ready!(self.inner.poll_next_unpin(cx)) {
                 Some(Ok(Message::Text(t))) => return Poll::Ready(Some(Bytes::from(t))),
                 Some(Ok(Message::Binary(b))) => return Poll::Ready(Some(b)),
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                // The client is alive: an empty item (no STOMP bytes) tells the session so.
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Poll::Ready(Some(Bytes::new())),
                 Some(Err(e)) => {
                     // tungstenite's capacity error ("Space limit exceeded: Message too long");
                     // axum does not expose its type.
@@ -91,6 +97,9 @@ impl Sink<Bytes> for WsSink {
     }
 
     fn start_send(mut self: Pin<&mut Self>, bytes: Bytes) -> Result<(), ()> {
+        if bytes.is_empty() {
+            return Pin::new(&mut self.inner).start_send(Message::Ping(Bytes::new())).map_err(|_| ());
+        }
         let msg = match Utf8Bytes::try_from(bytes.clone()) {
             Ok(text) => Message::Text(text),
             Err(_) => Message::Binary(bytes),

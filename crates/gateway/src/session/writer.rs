@@ -230,6 +230,12 @@ impl Writer {
                 }
             }
             Outbound::Resync(convs) => Box::pin(self.resync(&convs)).await,
+            Outbound::Probe => {
+                if self.flush_guarded().await {
+                    // A failed write shows at the next one; the session's deadline ends it.
+                    let _ = self.sink.send(Bytes::new()).await;
+                }
+            }
         }
         false
     }

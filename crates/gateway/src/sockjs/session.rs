@@ -175,7 +175,7 @@ impl SjSession {
         let outbound = futures::sink::unfold(out_tx, |tx, bytes: Bytes| async move {
             tx.send(bytes).await.map(|()| tx).map_err(|_| ())
         });
-        (session, Transport { inbound, outbound: Box::pin(outbound) })
+        (session, Transport { inbound, outbound: Box::pin(outbound), answers_pings: false })
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -409,7 +409,7 @@ pub(crate) async fn serve_websocket(shared: Arc<Shared>, socket: axum::extract::
             out_tx,
             |tx, bytes: Bytes| async move { tx.send(bytes).await.map(|()| tx).map_err(|_| ()) },
         );
-    let transport = Transport { inbound, outbound: Box::pin(outbound) };
+    let transport = Transport { inbound, outbound: Box::pin(outbound), answers_pings: false };
     let stomp = shared.tasks.spawn(Session::serve(shared.clone(), transport, peer));
 
     // Reader: JSON payloads to STOMP messages; broken framing or the socket's end stops it.
