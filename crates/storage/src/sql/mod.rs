@@ -116,6 +116,11 @@ pub(crate) type Tx = sqlx::Transaction<'static, Any>;
 static INSTALL_DRIVERS: Once = Once::new();
 
 impl SqlStore {
+    /// A store over a server database: one pool for reads and writes, no checkpointer.
+    fn one_pool(dialect: Dialect, pool: AnyPool) -> SqlStore {
+        SqlStore { dialect, read: pool.clone(), write: pool, _checkpointer: None, marks: Default::default() }
+    }
+
     /// Connects to `url` (`sqlite:PATH` (the file is created when missing),
     /// `mysql://user:pass@host:port/db`, `mariadb://...`, `postgres://...`). Does not migrate:
     /// call [`SqlStore::migrate`].
@@ -199,23 +204,11 @@ impl SqlStore {
                     .connect(&url)
                     .await
                     .map_err(db_err)?;
-                Ok(SqlStore {
-                    dialect,
-                    read: pool.clone(),
-                    write: pool,
-                    _checkpointer: None,
-                    marks: Default::default(),
-                })
+                Ok(SqlStore::one_pool(dialect, pool))
             }
             Dialect::Postgres => {
                 let pool = base.max_connections(opts.max_connections.max(1)).connect(url).await.map_err(db_err)?;
-                Ok(SqlStore {
-                    dialect,
-                    read: pool.clone(),
-                    write: pool,
-                    _checkpointer: None,
-                    marks: Default::default(),
-                })
+                Ok(SqlStore::one_pool(dialect, pool))
             }
         }
     }
