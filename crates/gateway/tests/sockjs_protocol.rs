@@ -839,3 +839,38 @@ async fn websocket_transport() {
     }
     assert!(ended, "broken framing must end the session");
 }
+
+/// Over the SockJS `websocket` transport too, a STOMP client without heart-beats is probed
+/// with WebSocket Pings: one whose WebSocket answers stays, one that answers nothing is ended.
+#[tokio::test]
+async fn websocket_transport_probes_clients_without_heart_beats() {
+    let cfg = GatewayConfig { liveness_probe_ms: 300, ..sockjs_config(SockJsConfig::default()) };
+    let stack = Stack::start(cfg).await;
+    let alice = stack.user("alice").await;
+    let url = format!("ws://{}/ws/000/{}/websocket", stack.addr, sid());
+    let connect = serde_json::to_string(&[connect_frame(&alice.token)]).unwrap();
+
+    let (mut alive, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("connect");
+    assert_eq!(next_text(&mut alive).await.as_deref(), Some("o"));
+    alive.send(Message::Text(connect.clone().into())).await.unwrap();
+    assert!(messages(&next_text(&mut alive).await.unwrap())[0].starts_with("CONNECTED\n"));
+    // Reading (tungstenite answers each Ping) for five probe intervals: nothing ends it.
+    let until = tokio::time::Instant::now() + Duration::from_millis(1_500);
+    while let Ok(m) = tokio::time::timeout_at(until, alive.next()).await {
+        match m {
+            Some(Ok(Message::Text(t))) => assert!(!t.starts_with("c[") && !t.contains("ERROR"), "{t}"),
+            Some(Ok(_)) => {}
+            other => panic!("the answering client was closed: {other:?}"),
+        }
+    }
+
+    let url = format!("ws://{}/ws/000/{}/websocket", stack.addr, sid());
+    let (mut frozen, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("connect");
+    assert_eq!(next_text(&mut frozen).await.as_deref(), Some("o"));
+    frozen.send(Message::Text(connect.into())).await.unwrap();
+    assert!(messages(&next_text(&mut frozen).await.unwrap())[0].starts_with("CONNECTED\n"));
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let frame = next_text(&mut frozen).await.expect("the ERROR");
+    assert!(frame.starts_with("a[\"ERROR\\n") && frame.contains("liveness timeout"), "{frame}");
+    assert_eq!(next_text(&mut frozen).await.as_deref(), Some("c[3000,\"Go away!\"]"));
+}

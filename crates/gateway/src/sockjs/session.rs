@@ -397,6 +397,8 @@ impl Receiver {
 /// the STOMP session's writes and `h` when idle; the client sends JSON arrays of strings (or
 /// one JSON string). The STOMP session ends with the socket, and its end sends
 /// `c[3000,"Go away!"]` and closes the socket.
+/// The session's liveness probes (empty writes) become WebSocket Pings, and the client's
+/// Pings and Pongs reach the session as empty reads (see [`Transport::answers_pings`]).
 pub(crate) async fn serve_websocket(shared: Arc<Shared>, socket: axum::extract::ws::WebSocket, peer: Peer) {
     use axum::extract::ws::{CloseFrame, Message};
 
@@ -409,7 +411,7 @@ pub(crate) async fn serve_websocket(shared: Arc<Shared>, socket: axum::extract::
             out_tx,
             |tx, bytes: Bytes| async move { tx.send(bytes).await.map(|()| tx).map_err(|_| ()) },
         );
-    let transport = Transport { inbound, outbound: Box::pin(outbound), answers_pings: false };
+    let transport = Transport { inbound, outbound: Box::pin(outbound), answers_pings: true };
     let stomp = shared.tasks.spawn(Session::serve(shared.clone(), transport, peer));
 
     // Reader: JSON payloads to STOMP messages; broken framing or the socket's end stops it.
@@ -418,10 +420,14 @@ pub(crate) async fn serve_websocket(shared: Arc<Shared>, socket: axum::extract::
             let payload = match msg {
                 Message::Text(t) => Bytes::from(t),
                 Message::Binary(b) => b,
-                Message::Ping(_) | Message::Pong(_) => continue,
+                // The client is alive: an empty read tells the session so.
+                Message::Ping(_) | Message::Pong(_) => Bytes::new(),
                 Message::Close(_) => break,
             };
             if payload.is_empty() {
+                if in_tx.send(payload).await.is_err() {
+                    return;
+                }
                 continue;
             }
             let Ok(messages) = frames::parse_messages(&payload, true) else { break };
@@ -438,12 +444,24 @@ pub(crate) async fn serve_websocket(shared: Arc<Shared>, socket: axum::extract::
             return;
         }
         loop {
+            // A probe (empty write) taken while batching: a Ping follows the frame.
+            let mut ping = false;
             let frame = tokio::select! {
                 m = out_rx.recv() => match m {
+                    Some(first) if first.is_empty() => {
+                        if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
                     Some(first) => {
                         let mut batch = vec![first];
                         let mut size = batch[0].len();
                         while size < MAX_FRAME_BYTES && let Ok(m) = out_rx.try_recv() {
+                            if m.is_empty() {
+                                ping = true;
+                                continue;
+                            }
                             size += m.len();
                             batch.push(m);
                         }
@@ -460,6 +478,9 @@ pub(crate) async fn serve_websocket(shared: Arc<Shared>, socket: axum::extract::
                 _ = tokio::time::sleep(heartbeat) => frames::HEARTBEAT.to_owned(),
             };
             if sink.send(Message::Text(frame.into())).await.is_err() {
+                return;
+            }
+            if ping && sink.send(Message::Ping(Bytes::new())).await.is_err() {
                 return;
             }
         }
