@@ -22,8 +22,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chat_domain::{ConversationEvent, ConversationId, EventId, EventPayload, UserId};
-use chat_storage::ConversationStore;
+use chat_storage::{ConversationStore, Store, StoreResult};
 use tokio_util::sync::CancellationToken;
 
 use self::members::{MemberCache, Members, Source, Update};
@@ -162,9 +163,40 @@ pub async fn deliver_ephemeral(
 /// to apply once they are written.
 type Planned = (Vec<(String, Vec<GatewayDelivery>)>, Update);
 
+/// What the fanout worker reads from storage: the member ids of conversations. The worker's
+/// whole storage seam; every [`ConversationStore`] is one (`Arc<SqlStore>` passes as it is;
+/// wrap an `Arc<dyn Store>` in [`StoreMembers`]).
+#[async_trait]
+pub trait MemberDirectory: Send + Sync {
+    /// The member ids of each of `convs`, as [`ConversationStore::member_ids_of`] (one read
+    /// for all; conversations without members are absent).
+    ///
+    /// # Errors
+    /// The store's error.
+    async fn member_ids_of(&self, convs: &[ConversationId]) -> StoreResult<HashMap<ConversationId, Vec<UserId>>>;
+}
+
+#[async_trait]
+impl<T: ConversationStore + ?Sized> MemberDirectory for T {
+    async fn member_ids_of(&self, convs: &[ConversationId]) -> StoreResult<HashMap<ConversationId, Vec<UserId>>> {
+        ConversationStore::member_ids_of(self, convs).await
+    }
+}
+
+/// A shared store as a [`MemberDirectory`] (an `Arc<dyn Store>` does not coerce to
+/// `Arc<dyn MemberDirectory>` by itself).
+pub struct StoreMembers(pub Arc<dyn Store>);
+
+#[async_trait]
+impl MemberDirectory for StoreMembers {
+    async fn member_ids_of(&self, convs: &[ConversationId]) -> StoreResult<HashMap<ConversationId, Vec<UserId>>> {
+        ConversationStore::member_ids_of(self.0.as_ref(), convs).await
+    }
+}
+
 /// Consumes the event log and writes per-gateway deliveries.
 pub struct FanoutWorker {
-    members: Arc<dyn ConversationStore>,
+    members: Arc<dyn MemberDirectory>,
     registry: Arc<dyn ConnectionRegistry>,
     streams: Arc<dyn DeliveryStreams>,
     cfg: FanoutConfig,
@@ -179,7 +211,7 @@ impl FanoutWorker {
     /// A worker reading members from `members` (the store), connections from `registry`, and
     /// writing to `streams`.
     pub fn new(
-        members: Arc<dyn ConversationStore>,
+        members: Arc<dyn MemberDirectory>,
         registry: Arc<dyn ConnectionRegistry>,
         streams: Arc<dyn DeliveryStreams>,
         cfg: FanoutConfig,

@@ -44,7 +44,7 @@ pub use delivery::{
     InProcessStreams, StreamsConfig,
 };
 pub use error::{PipelineError, Result};
-pub use fanout::{FanoutConfig, FanoutWorker, deliver_ephemeral};
+pub use fanout::{FanoutConfig, FanoutWorker, MemberDirectory, StoreMembers, deliver_ephemeral};
 pub use log::{EventConsumer, EventLog, InProcessLog, LogPosition, LogRecord};
 pub use registry::{Connection, ConnectionRegistry, InMemoryRegistry, SessionState};
 pub use relay::{OutboxRelay, RelayConfig};
@@ -115,7 +115,8 @@ impl Pipeline {
 
         let relay = OutboxRelay::new(store.clone(), log.clone(), notify, cfg.relay.clone());
         let relay = tokio::spawn(relay.run(relay_cancel.clone()));
-        let worker = FanoutWorker::new(store, registry.clone(), streams.clone(), cfg.fanout.clone());
+        let members = Arc::new(StoreMembers(store));
+        let worker = FanoutWorker::new(members, registry.clone(), streams.clone(), cfg.fanout.clone());
         let fanout = tokio::spawn(worker.run(log.clone(), cancel.clone()));
         let sweeper = registry.spawn_sweeper(cfg.sweep_interval, cancel.clone());
         Pipeline { registry, streams, log, relay_cancel, cancel, relay, fanout, sweeper }

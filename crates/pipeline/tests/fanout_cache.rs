@@ -1,5 +1,5 @@
 //! The fanout worker's member cache against a real SQLite store: which batches read members
-//! (counted by a store wrapper) and who receives what when membership changes.
+//! (counted by a member-read wrapper) and who receives what when membership changes.
 
 mod common;
 
@@ -8,18 +8,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chat_domain::{
-    Conversation, ConversationEvent, ConversationId, ConversationSummary, EventKind, Member, MemberRole, Millis,
-    UserId, WorkspaceId,
-};
+use chat_domain::{ConversationEvent, ConversationId, EventKind, MemberRole, Millis, UserId};
 use chat_pipeline::{
-    DeliveryConsumer, DeliveryStreams, FanoutConfig, FanoutWorker, InMemoryRegistry, InProcessStreams,
+    DeliveryConsumer, DeliveryStreams, FanoutConfig, FanoutWorker, InMemoryRegistry, InProcessStreams, MemberDirectory,
 };
-use chat_storage::{ConversationStore, ConversationUpdate, NewConversation, SqlStore, StoreResult};
+use chat_storage::{ConversationStore, SqlStore, StoreResult};
 use common::*;
 
-/// A [`ConversationStore`] over the SQLite store that records every `member_ids_of` call (the
-/// conversations it asked for); every other method forwards.
+/// The SQLite store's member reads, recording every `member_ids_of` call (the conversations
+/// it asked for).
 struct CountingStore {
     inner: Arc<SqlStore>,
     reads: Mutex<Vec<Vec<ConversationId>>>,
@@ -32,79 +29,10 @@ impl CountingStore {
 }
 
 #[async_trait]
-impl ConversationStore for CountingStore {
-    async fn create_conversation(&self, new: &NewConversation) -> StoreResult<(Conversation, Vec<ConversationEvent>)> {
-        self.inner.create_conversation(new).await
-    }
-    async fn conversation(&self, id: ConversationId) -> StoreResult<Option<Conversation>> {
-        self.inner.conversation(id).await
-    }
-    async fn conversation_by_dm_key(&self, dm_key: &str) -> StoreResult<Option<Conversation>> {
-        self.inner.conversation_by_dm_key(dm_key).await
-    }
-    async fn conversations_of(&self, user: UserId) -> StoreResult<Vec<ConversationSummary>> {
-        self.inner.conversations_of(user).await
-    }
-    async fn public_channels(&self, ws: WorkspaceId, limit: i64) -> StoreResult<Vec<Conversation>> {
-        self.inner.public_channels(ws, limit).await
-    }
-    async fn member(&self, conv: ConversationId, user: UserId) -> StoreResult<Option<Member>> {
-        self.inner.member(conv, user).await
-    }
-    async fn conversation_with_member(
-        &self,
-        conv: ConversationId,
-        user: UserId,
-    ) -> StoreResult<Option<(Conversation, Option<Member>)>> {
-        self.inner.conversation_with_member(conv, user).await
-    }
-    async fn members(&self, conv: ConversationId) -> StoreResult<Vec<Member>> {
-        self.inner.members(conv).await
-    }
-    async fn member_ids(&self, conv: ConversationId) -> StoreResult<Vec<UserId>> {
-        self.inner.member_ids(conv).await
-    }
+impl MemberDirectory for CountingStore {
     async fn member_ids_of(&self, convs: &[ConversationId]) -> StoreResult<HashMap<ConversationId, Vec<UserId>>> {
         self.reads.lock().unwrap().push(convs.to_vec());
-        self.inner.member_ids_of(convs).await
-    }
-    async fn co_member_ids(&self, user: UserId, limit: usize) -> StoreResult<Vec<UserId>> {
-        self.inner.co_member_ids(user, limit).await
-    }
-    async fn update_conversation(&self, update: &ConversationUpdate) -> StoreResult<(Conversation, ConversationEvent)> {
-        self.inner.update_conversation(update).await
-    }
-    async fn add_member(
-        &self,
-        conv: ConversationId,
-        actor: UserId,
-        user: UserId,
-        role: MemberRole,
-        at: Millis,
-    ) -> StoreResult<ConversationEvent> {
-        self.inner.add_member(conv, actor, user, role, at).await
-    }
-    async fn remove_member(
-        &self,
-        conv: ConversationId,
-        actor: UserId,
-        user: UserId,
-        at: Millis,
-    ) -> StoreResult<ConversationEvent> {
-        self.inner.remove_member(conv, actor, user, at).await
-    }
-    async fn set_read_position(
-        &self,
-        conv: ConversationId,
-        user: UserId,
-        delivered: Option<i64>,
-        seen: Option<i64>,
-        at: Millis,
-    ) -> StoreResult<Member> {
-        self.inner.set_read_position(conv, user, delivered, seen, at).await
-    }
-    async fn last_message_at(&self, conv: ConversationId, user: UserId) -> StoreResult<Option<Millis>> {
-        self.inner.last_message_at(conv, user).await
+        ConversationStore::member_ids_of(self.inner.as_ref(), convs).await
     }
 }
 
