@@ -1,5 +1,5 @@
 'use strict';
-// Harness of the browser tests: runs `chat-sys serve` on fixed free ports with a temporary
+// Harness of the browser tests: runs `chat-sys serve` on free ports (kept across restarts) with a temporary
 // data directory (so it can be stopped and started again on the same ports and data), drives
 // Debian's chromium through playwright-core (which never downloads a browser), and saves
 // screenshots as test artifacts.
@@ -16,7 +16,6 @@
 const { spawn, execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { chromium } = require('playwright-core');
@@ -63,25 +62,6 @@ function chromiumPath() {
   return execFileSync('bash', [path.join(REPO_ROOT, 'scripts', 'chromium.sh')], { encoding: 'utf8' }).trim();
 }
 
-/** A TCP port that is free on 127.0.0.1 now. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function distinctPorts(n) {
-  const ports = new Set();
-  while (ports.size < n) ports.add(await freePort());
-  return [...ports];
-}
-
 // Servers still running when the test process exits are killed.
 const running = new Set();
 process.on('exit', () => {
@@ -95,32 +75,42 @@ process.on('exit', () => {
 });
 
 /**
- * A `chat-sys serve` on fixed ports and a data directory that outlive a stop: `start()`,
- * `stop()` (SIGTERM, then SIGKILL after 10 s), `restUrl`, `webUrl`, `log()`, `dispose()`.
- * `env`: extra environment (e.g. `CHAT_GATEWAY__SOCKJS__WEBSOCKET: 'false'`).
+ * A `chat-sys serve` whose REST and gateway ports and data directory outlive a stop:
+ * `start()` (the first start binds ports 0 and learns them from the server's log line, later
+ * starts bind those again; gRPC always takes a free port: no port is picked ahead of the
+ * server, which another process could take meanwhile), `stop()` (SIGTERM, then SIGKILL after
+ * 10 s), `restUrl`, `webUrl`, `log()`, `dispose()`. `env`: extra environment (e.g.
+ * `CHAT_GATEWAY__SOCKJS__WEBSOCKET: 'false'`).
  */
 class Server {
   static async create(env = {}) {
-    const [http, ws, grpc] = await distinctPorts(3);
-    return new Server({ http, ws, grpc }, env);
+    return new Server(env);
   }
 
-  constructor(ports, env) {
-    this.ports = ports;
+  constructor(env) {
+    this.ports = null;
     this.env = env;
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chat-sys-browser-'));
-    this.restUrl = `http://127.0.0.1:${ports.http}`;
-    this.webUrl = `http://127.0.0.1:${ports.ws}`;
+    this.restUrl = null;
+    this.webUrl = null;
     this.child = null;
     this.output = '';
     this.starts = 0;
   }
 
+  /** The ports of the `chat-sys serving rest=... gateway=...` line of this start, if logged. */
+  boundPorts(from) {
+    const m = /chat-sys serving rest=\S+:(\d+) gateway=\S+:(\d+)/.exec(this.output.slice(from));
+    return m ? { http: Number(m[1]), ws: Number(m[2]) } : null;
+  }
+
   async start() {
     const bin = chatSysBin();
-    const args = ['serve', '--data-dir', path.join(this.dir, 'data'), '--http-port', String(this.ports.http), '--ws-port', String(this.ports.ws)];
-    args.push('--grpc-port', String(this.ports.grpc));
+    const [http, ws] = this.ports ? [this.ports.http, this.ports.ws] : [0, 0];
+    const args = ['serve', '--data-dir', path.join(this.dir, 'data'), '--http-port', String(http), '--ws-port', String(ws)];
+    args.push('--grpc-port', '0');
     this.starts += 1;
+    const from = this.output.length;
     const logFd = fs.openSync(path.join(this.dir, 'server.log'), 'a');
     const child = spawn(bin, args, {
       cwd: this.dir, // no stray ./chat-sys.toml
@@ -128,7 +118,6 @@ class Server {
         ...process.env,
         NO_COLOR: '1',
         RUST_LOG: process.env.RUST_LOG || 'info',
-        CHAT_GATEWAY__WEB__REST_PORT: String(this.ports.http),
         // Short shutdown grace: a restart is quick.
         CHAT_GATEWAY__SHUTDOWN_GRACE_MS: '1000',
         ...this.env,
@@ -155,6 +144,18 @@ class Server {
     const deadline = Date.now() + ms(60000);
     for (;;) {
       if (gone) throw new Error(`chat-sys serve exited (${JSON.stringify(gone)}):\n${this.tail()}`);
+      if (!this.ports) {
+        this.ports = this.boundPorts(from);
+        if (this.ports) {
+          this.restUrl = `http://127.0.0.1:${this.ports.http}`;
+          this.webUrl = `http://127.0.0.1:${this.ports.ws}`;
+        }
+      }
+      if (!this.ports) {
+        if (Date.now() > deadline) throw new Error(`chat-sys serve logged no ports after 60 s:\n${this.tail()}`);
+        await sleep(50);
+        continue;
+      }
       try {
         const res = await fetch(`${this.restUrl}/readyz`);
         const page = await fetch(`${this.webUrl}/config.json`);
