@@ -194,8 +194,7 @@ impl PresenceRegistry {
     pub async fn sweep(&self) -> chat_pipeline::Result<usize> {
         let mut state = self.state.lock().await;
         let online: Vec<UserId> = state.online.iter().copied().collect();
-        let live: HashSet<UserId> =
-            self.inner.connections_of_users(&online).await?.into_iter().map(|c| c.user_id).collect();
+        let live: HashSet<UserId> = self.inner.gateways_of_users(&online).await?.into_iter().map(|(u, _)| u).collect();
         let now = Millis::now();
         let grace_ms = i64::try_from(self.grace.as_millis()).unwrap_or(i64::MAX);
         let mut n = 0;
@@ -213,6 +212,12 @@ impl PresenceRegistry {
         Ok(n)
     }
 
+    /// Whether the registry holds a live connection of `user` (through any tracker), without
+    /// copying its connections.
+    async fn has_live_connection(&self, user: UserId) -> chat_pipeline::Result<bool> {
+        Ok(!self.inner.gateways_of_users(&[user]).await?.is_empty())
+    }
+
     /// Ends the grace period `generation` of `user`: `OFFLINE` unless the user reconnected
     /// meanwhile (here or, as the registry shows, through another tracker).
     async fn grace_ended(&self, user: UserId, generation: u64) -> chat_pipeline::Result<()> {
@@ -221,7 +226,7 @@ impl PresenceRegistry {
         if p.generation != generation {
             return Ok(());
         }
-        if !self.inner.connections_of_user(user).await?.is_empty() {
+        if self.has_live_connection(user).await? {
             // Connected through another node: still online; the sweeper sees it expire.
             state.pending.remove(&user);
             return Ok(());
@@ -285,7 +290,7 @@ impl ConnectionRegistry for PresenceRegistry {
         if let Some(user) = state.conns.remove(connection_id)
             && state.online.contains(&user)
             && !state.pending.contains_key(&user)
-            && self.inner.connections_of_user(user).await?.is_empty()
+            && !self.has_live_connection(user).await?
         {
             self.last_connection_closed(&mut state, user, Millis::now());
         }
